@@ -1,0 +1,123 @@
+# libpyth: build, examples, tests, benchmarks, install.
+#
+#   make run     build the library and run the examples
+#   make test    every test: Rust unit and loom tests, the header check,
+#                the C tests against the .so and the .a, and valgrind
+#   make bench   the C benchmark table (libpyth vs pthread vs parking_lot)
+#                and the criterion benches
+
+PREFIX   ?= /usr/local
+LIBDIR   ?= $(PREFIX)/lib
+INCDIR   ?= $(PREFIX)/include
+CARGO    ?= cargo
+CC       ?= cc
+CFLAGS   ?= -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -pthread
+VERSION  := 0.1.0
+SOVER    := 0
+
+BUILD    := build
+LIB      := $(BUILD)/lib
+RUSTLIB  := target/release
+STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+
+SRCS     := $(shell find src -name '*.rs') Cargo.toml build.rs cbindgen.toml pyth.map
+C_TESTS  := $(patsubst c_tests/%.c,%,$(wildcard c_tests/test_*.c))
+EXAMPLES := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
+
+.PHONY: all run test bench install clean rust-test loom-test header-check c-test valgrind-test examples
+
+all: $(LIB)/libpyth.so $(LIB)/libpyth.a $(BUILD)/pyth.pc
+
+$(RUSTLIB)/libpyth.so $(RUSTLIB)/libpyth.a include/pyth.h: $(SRCS)
+	$(CARGO) build --release --lib
+	@touch $(RUSTLIB)/libpyth.so $(RUSTLIB)/libpyth.a
+
+$(LIB)/libpyth.so: $(RUSTLIB)/libpyth.so
+	@mkdir -p $(LIB)
+	cp $< $(LIB)/libpyth.so.$(VERSION)
+	ln -sf libpyth.so.$(VERSION) $(LIB)/libpyth.so.$(SOVER)
+	ln -sf libpyth.so.$(SOVER) $(LIB)/libpyth.so
+
+$(LIB)/libpyth.a: $(RUSTLIB)/libpyth.a
+	@mkdir -p $(LIB)
+	cp $< $@
+
+$(BUILD)/pyth.pc: pyth.pc.in Makefile
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@STATIC_LIBS@|$(STATIC_LIBS)|' $< > $@
+
+# ---- examples -------------------------------------------------------------
+
+$(BUILD)/examples/%: examples/%.c include/pyth.h $(LIB)/libpyth.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(LIB) -lpyth -Wl,-rpath,'$$ORIGIN/../lib'
+
+examples: $(addprefix $(BUILD)/examples/,$(EXAMPLES))
+
+run: all examples
+	@for e in $(EXAMPLES); do echo "== $$e"; $(BUILD)/examples/$$e || exit 1; echo; done
+
+# ---- tests ----------------------------------------------------------------
+
+# Each C test is built twice: against the shared and the static library.
+$(BUILD)/c_tests/shared/%: c_tests/%.c c_tests/harness.h include/pyth.h $(LIB)/libpyth.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(LIB) -lpyth -Wl,-rpath,'$$ORIGIN/../../lib'
+
+$(BUILD)/c_tests/static/%: c_tests/%.c c_tests/harness.h include/pyth.h $(LIB)/libpyth.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iinclude $< -o $@ $(LIB)/libpyth.a $(STATIC_LIBS)
+
+C_SHARED := $(addprefix $(BUILD)/c_tests/shared/,$(C_TESTS))
+C_STATIC := $(addprefix $(BUILD)/c_tests/static/,$(C_TESTS))
+
+rust-test:
+	$(CARGO) test --release
+
+# Loom explores every interleaving of small models of the primitives'
+# state machines; it has its own target dir since it needs --cfg loom.
+loom-test:
+	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 $(CARGO) test --release --lib \
+	    --target-dir target/loom loom_
+
+# The committed header must be what cbindgen generates now.
+header-check: $(RUSTLIB)/libpyth.so
+	@if command -v git >/dev/null && git rev-parse --git-dir >/dev/null 2>&1; then \
+	    git diff --exit-code --stat -- include/pyth.h || \
+	    { echo "include/pyth.h is out of date: commit the regenerated header"; exit 1; }; \
+	fi
+
+c-test: $(C_SHARED) $(C_STATIC)
+	@sh c_tests/run.sh "c tests (shared)" $(C_SHARED)
+	@sh c_tests/run.sh "c tests (static)" $(C_STATIC)
+
+# valgrind is part of the machine image; install it if a machine lacks it.
+valgrind-test: $(C_SHARED)
+	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null)
+	@PYTH_TEST_QUICK=1 VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect" \
+	    sh c_tests/run.sh "c tests (valgrind)" $(C_SHARED)
+
+test: all header-check rust-test loom-test c-test valgrind-test
+	@echo "make test: all suites passed"
+
+# ---- benchmarks -----------------------------------------------------------
+
+bench: all
+	$(MAKE) -C bench run
+	$(CARGO) bench --bench primitives
+
+# ---- install --------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 755 $(LIB)/libpyth.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libpyth.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpyth.so.$(SOVER)
+	ln -sf libpyth.so.$(SOVER) $(DESTDIR)$(LIBDIR)/libpyth.so
+	install -m 644 $(LIB)/libpyth.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 include/pyth.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(BUILD)/pyth.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)

@@ -1,0 +1,145 @@
+/*
+ * A tiny test harness for the C tests. Each test file is one program:
+ *
+ *     TEST(lock_basics) { CHECK_STATUS(pyth_lock_acquire(l, true, PYTH_FOREVER), PYTH_OK); ... }
+ *     int main(void) { RUN(lock_basics); return REPORT(); }
+ *
+ * Failed checks are counted and reported with file:line and the library's
+ * last error; the program exits non-zero if any failed. A watchdog alarm
+ * turns a deadlock into a failure instead of a hang. Iteration counts go
+ * through ITERS(n), which shrinks them under valgrind (PYTH_TEST_QUICK).
+ */
+#ifndef PYTH_TEST_HARNESS_H
+#define PYTH_TEST_HARNESS_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pyth.h"
+
+static int h_checks, h_failures, h_tests;
+static const char *h_current = "";
+
+#define H_FAIL(...)                                                            \
+    do {                                                                       \
+        h_failures++;                                                          \
+        fprintf(stderr, "%s:%d: [%s] ", __FILE__, __LINE__, h_current);        \
+        fprintf(stderr, __VA_ARGS__);                                          \
+        fputc('\n', stderr);                                                   \
+    } while (0)
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        h_checks++;                                                            \
+        if (!(cond)) H_FAIL("check failed: %s (last error: %s \"%s\")", #cond, \
+                            pyth_strerror(pyth_last_status()), pyth_last_error()); \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                         \
+    do {                                                                       \
+        long long h_a = (long long)(a), h_b = (long long)(b);                  \
+        h_checks++;                                                            \
+        if (h_a != h_b) H_FAIL("%s == %lld, expected %s == %lld", #a, h_a, #b, h_b); \
+    } while (0)
+
+/* Checks a call's status and, for errors, that a message was set. */
+#define CHECK_STATUS(call, expected)                                           \
+    do {                                                                       \
+        pyth_status h_s = (call), h_e = (expected);                            \
+        h_checks++;                                                            \
+        if (h_s != h_e)                                                        \
+            H_FAIL("%s returned %s, expected %s (last error: \"%s\")", #call,  \
+                   pyth_strerror(h_s), pyth_strerror(h_e), pyth_last_error()); \
+        else if (h_e < 0 && (pyth_last_status() != h_e || !*pyth_last_error())) \
+            H_FAIL("%s: last_status/last_error not set", #call);               \
+    } while (0)
+
+/* Checks that the last error message is exactly `msg`. */
+#define CHECK_MSG(msg)                                                         \
+    do {                                                                       \
+        h_checks++;                                                            \
+        if (strcmp(pyth_last_error(), (msg)) != 0)                             \
+            H_FAIL("last error \"%s\", expected \"%s\"", pyth_last_error(), (msg)); \
+    } while (0)
+
+#define TEST(name) static void name(void)
+
+#define RUN(name)                                                              \
+    do {                                                                       \
+        int h_before = h_failures;                                             \
+        h_current = #name;                                                     \
+        h_tests++;                                                             \
+        name();                                                                \
+        fprintf(stderr, "%s %s\n", h_failures == h_before ? "ok  " : "FAIL", #name); \
+    } while (0)
+
+static void h_watchdog(int sig) {
+    (void)sig;
+    static const char msg[] = "watchdog: test timed out (deadlock?)\n";
+    if (write(2, msg, sizeof msg - 1) < 0) {}
+    _exit(124);
+}
+
+__attribute__((constructor)) static void h_setup(void) {
+    signal(SIGALRM, h_watchdog);
+    const char *v = getenv("PYTH_TEST_TIMEOUT");
+    alarm(v ? (unsigned)atoi(v) : 240);
+}
+
+#define REPORT() h_report(__FILE__)
+static int h_report(const char *file) {
+    printf("%s: %d tests, %d checks, %d failed\n", file, h_tests, h_checks, h_failures);
+    return h_failures ? 1 : 0;
+}
+
+/* Smaller counts under valgrind. */
+static inline long ITERS(long n) {
+    return getenv("PYTH_TEST_QUICK") ? (n / 50 > 10 ? n / 50 : 10) : n;
+}
+
+/* Monotonic seconds. */
+static inline double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Plain pthreads for tests of the primitives (independent of pyth threads). */
+typedef struct { pthread_t t; } h_thread;
+static inline h_thread spawn(void *(*fn)(void *), void *arg) {
+    h_thread t;
+    if (pthread_create(&t.t, NULL, fn, arg) != 0) { perror("pthread_create"); exit(2); }
+    return t;
+}
+/* Joins within `seconds`, or fails the whole program (a hang is a failure). */
+static inline void join_within(h_thread t, double seconds) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)seconds;
+    ts.tv_nsec += (long)((seconds - (time_t)seconds) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    int rc = pthread_timedjoin_np(t.t, NULL, &ts);
+    if (rc != 0) {
+        fprintf(stderr, "[%s] thread did not finish within %.1fs\n", h_current, seconds);
+        _exit(3);
+    }
+}
+
+/* Spins (yielding) until `cond` holds, at most `seconds`; returns whether it did. */
+#define WAIT_UNTIL(cond, seconds)                                              \
+    ({                                                                         \
+        double h_end = now_s() + (seconds);                                    \
+        while (!(cond) && now_s() < h_end) sched_yield();                      \
+        (cond);                                                                \
+    })
+
+#include <sched.h>
+
+#endif

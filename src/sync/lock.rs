@@ -1,0 +1,226 @@
+//! `threading.Lock`: a non-recursive lock that any thread may release.
+
+use super::{deadline, TOKEN_HANDOFF, TOKEN_RETRY};
+use crate::error::{Error, ErrorKind, Result};
+use parking_lot_core::{self as plc, ParkResult, SpinWait, DEFAULT_PARK_TOKEN};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::*};
+use std::time::{Duration, Instant};
+
+const LOCKED: u8 = 1;
+/// Some thread is (or may be) parked on this lock.
+const PARKED: u8 = 2;
+
+/// A primitive lock, as Python's `threading.Lock`.
+///
+/// Not owned: any thread may release it, and releasing an unlocked lock is
+/// an error. Acquiring and releasing without contention is one atomic
+/// read-modify-write each. Waiters park in FIFO order; the lock is usually
+/// taken by whoever comes first (throughput), but about every half
+/// millisecond a release hands it straight to the oldest waiter, so no
+/// waiter starves.
+#[derive(Debug, Default)]
+pub struct Lock {
+    state: AtomicU8,
+    /// Threads inside the slow path; the C boundary refuses to free a lock
+    /// while any are, since they still read it.
+    blocked: AtomicU32,
+}
+
+impl Lock {
+    /// A new, unlocked lock.
+    pub const fn new() -> Self {
+        Lock { state: AtomicU8::new(0), blocked: AtomicU32::new(0) }
+    }
+
+    /// Blocks until the lock is acquired.
+    #[inline]
+    pub fn acquire(&self) {
+        if self.state.compare_exchange_weak(0, LOCKED, Acquire, Relaxed).is_err() {
+            self.acquire_slow(None);
+        }
+    }
+
+    /// Acquires the lock if it is free; never blocks.
+    #[inline]
+    pub fn try_acquire(&self) -> bool {
+        let mut state = self.state.load(Relaxed);
+        loop {
+            if state & LOCKED != 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(state, state | LOCKED, Acquire, Relaxed) {
+                Ok(_) => return true,
+                Err(s) => state = s,
+            }
+        }
+    }
+
+    /// Waits at most `timeout` (`None`: forever) for the lock; true if acquired.
+    #[inline]
+    pub fn acquire_timeout(&self, timeout: Option<Duration>) -> bool {
+        if self.state.compare_exchange_weak(0, LOCKED, Acquire, Relaxed).is_ok() {
+            return true;
+        }
+        match timeout {
+            Some(d) if d.is_zero() => self.try_acquire(),
+            _ => self.acquire_slow(deadline(timeout)),
+        }
+    }
+
+    /// Releases the lock, from any thread.
+    ///
+    /// Fails with `RuntimeError("release unlocked lock")` if it is not locked.
+    #[inline]
+    pub fn release(&self) -> Result<()> {
+        if self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_ok() {
+            return Ok(());
+        }
+        self.release_slow()
+    }
+
+    /// Whether the lock is held by some thread.
+    #[inline]
+    pub fn locked(&self) -> bool {
+        self.state.load(Relaxed) & LOCKED != 0
+    }
+
+    /// Whether some thread is blocked in `acquire` on this lock.
+    pub fn has_waiters(&self) -> bool {
+        self.blocked.load(SeqCst) != 0 || self.state.load(SeqCst) & PARKED != 0
+    }
+
+    fn key(&self) -> usize {
+        &self.state as *const _ as usize
+    }
+
+    #[cold]
+    fn acquire_slow(&self, deadline: Option<Instant>) -> bool {
+        self.blocked.fetch_add(1, Relaxed);
+        let acquired = self.acquire_loop(deadline);
+        self.blocked.fetch_sub(1, Release);
+        acquired
+    }
+
+    fn acquire_loop(&self, deadline: Option<Instant>) -> bool {
+        let mut spin = SpinWait::new();
+        let mut state = self.state.load(Relaxed);
+        loop {
+            if state & LOCKED == 0 {
+                match self.state.compare_exchange_weak(state, state | LOCKED, Acquire, Relaxed) {
+                    Ok(_) => return true,
+                    Err(s) => state = s,
+                }
+                continue;
+            }
+            // Spin a little only while nobody sleeps: once a thread is
+            // parked, newcomers queue behind it instead of burning a core.
+            if state & PARKED == 0 && spin.spin() {
+                state = self.state.load(Relaxed);
+                continue;
+            }
+            if state & PARKED == 0 {
+                if let Err(s) = self.state.compare_exchange_weak(state, state | PARKED, Relaxed, Relaxed) {
+                    state = s;
+                    continue;
+                }
+            }
+            let validate = || self.state.load(Relaxed) == LOCKED | PARKED;
+            let timed_out = |_, was_last: bool| {
+                if was_last {
+                    self.state.fetch_and(!PARKED, Relaxed);
+                }
+            };
+            // SAFETY: the key is this lock's own address; the callbacks do
+            // not panic and do not call back into parking_lot.
+            let result = unsafe { plc::park(self.key(), validate, || {}, timed_out, DEFAULT_PARK_TOKEN, deadline) };
+            match result {
+                ParkResult::Unparked(TOKEN_HANDOFF) => return true,
+                ParkResult::TimedOut => return false,
+                ParkResult::Unparked(_) | ParkResult::Invalid => {}
+            }
+            spin.reset();
+            state = self.state.load(Relaxed);
+        }
+    }
+
+    #[cold]
+    fn release_slow(&self) -> Result<()> {
+        if self.state.load(Relaxed) & LOCKED == 0 {
+            return Err(Error::new(ErrorKind::Runtime, "release unlocked lock"));
+        }
+        let callback = |result: plc::UnparkResult| {
+            if result.unparked_threads != 0 && result.be_fair {
+                // Hand over without unlocking, so nobody can barge in.
+                if !result.have_more_threads {
+                    self.state.store(LOCKED, Relaxed);
+                }
+                return TOKEN_HANDOFF;
+            }
+            let rest = if result.have_more_threads { PARKED } else { 0 };
+            self.state.store(rest, Release);
+            TOKEN_RETRY
+        };
+        // SAFETY: own address; the callback neither panics nor re-enters.
+        unsafe { plc::unpark_one(self.key(), callback) };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn acquire_release() {
+        let l = Lock::new();
+        assert!(!l.locked());
+        l.acquire();
+        assert!(l.locked());
+        assert!(!l.try_acquire());
+        assert!(!l.acquire_timeout(Some(Duration::from_millis(10))));
+        l.release().unwrap();
+        assert_eq!(l.release().unwrap_err().message(), "release unlocked lock");
+    }
+
+    #[test]
+    fn timeout_is_bounded() {
+        let l = Lock::new();
+        l.acquire();
+        let t = Instant::now();
+        assert!(!l.acquire_timeout(Some(Duration::from_millis(50))));
+        let e = t.elapsed();
+        assert!(e >= Duration::from_millis(50) && e < Duration::from_secs(5), "{e:?}");
+    }
+
+    #[test]
+    fn release_from_other_thread() {
+        let l = Arc::new(Lock::new());
+        l.acquire();
+        let l2 = l.clone();
+        std::thread::spawn(move || l2.release().unwrap()).join().unwrap();
+        assert!(!l.locked());
+    }
+
+    #[test]
+    fn counter_under_contention() {
+        struct Shared(Lock, std::cell::UnsafeCell<u64>);
+        unsafe impl Sync for Shared {}
+        let s = Arc::new(Shared(Lock::new(), std::cell::UnsafeCell::new(0)));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100_000 {
+                        s.0.acquire();
+                        unsafe { *s.1.get() += 1 };
+                        s.0.release().unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(unsafe { *s.1.get() }, 400_000);
+        assert!(!s.0.has_waiters());
+    }
+}

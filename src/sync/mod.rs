@@ -1,0 +1,38 @@
+//! The synchronization primitives of Python's `threading`, in safe Rust.
+//!
+//! Every type sleeps through `parking_lot_core` (address-keyed parking on a
+//! futex), keeps its state in one atomic word where it can, and takes the
+//! uncontended path with a single read-modify-write.
+//!
+//! Timeouts are `Option<Duration>`: `None` waits forever, `Some(ZERO)` does
+//! not block. They are measured on the monotonic clock, and a wait that a
+//! signal interrupts goes back to sleep until its deadline.
+
+mod barrier;
+mod condition;
+mod event;
+mod lock;
+mod rlock;
+mod semaphore;
+
+pub use barrier::Barrier;
+pub use condition::{Condition, ConditionLock};
+pub use event::Event;
+pub use lock::Lock;
+pub use rlock::RLock;
+pub use semaphore::Semaphore;
+
+use std::time::{Duration, Instant};
+
+/// Turns a relative timeout into an absolute deadline on the monotonic clock.
+/// A timeout too large to represent waits forever, which is what it means.
+#[inline]
+pub(crate) fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|d| Instant::now().checked_add(d))
+}
+
+/// Unpark token meaning "the resource was handed to you directly": the
+/// waker did not release it, so nobody could barge in between.
+pub(crate) const TOKEN_HANDOFF: parking_lot_core::UnparkToken = parking_lot_core::UnparkToken(1);
+/// Unpark token meaning "try again".
+pub(crate) const TOKEN_RETRY: parking_lot_core::UnparkToken = parking_lot_core::UnparkToken(0);

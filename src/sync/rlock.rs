@@ -1,0 +1,173 @@
+//! `threading.RLock`: a reentrant lock with an owner and a recursion level.
+
+use super::Lock;
+use crate::error::{Error, ErrorKind, Result};
+use crate::thread::get_ident;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+/// A reentrant lock, as Python's `threading.RLock`.
+///
+/// The owner may acquire it again; each acquire needs its release, and only
+/// the owner may release. A recursive acquire by the owner touches no shared
+/// cache line with a read-modify-write: the owner is the only writer of
+/// `count`, and it recognises itself by its thread pointer.
+#[derive(Debug, Default)]
+pub struct RLock {
+    lock: Lock,
+    /// `get_ident()` of the owner, 0 when free. Only the owner stores its
+    /// own id here, so a thread that reads its own id is the owner.
+    owner: AtomicU64,
+    count: AtomicUsize,
+}
+
+const UNACQUIRED: Error = Error::new(ErrorKind::Runtime, "cannot release un-acquired lock");
+
+impl RLock {
+    /// A new, unowned RLock.
+    pub const fn new() -> Self {
+        RLock { lock: Lock::new(), owner: AtomicU64::new(0), count: AtomicUsize::new(0) }
+    }
+
+    /// Blocks until the calling thread owns the lock; one more level if it
+    /// already does.
+    #[inline]
+    pub fn acquire(&self) {
+        self.acquire_timeout(None);
+    }
+
+    /// Acquires if free or already owned; never blocks.
+    #[inline]
+    pub fn try_acquire(&self) -> bool {
+        self.acquire_timeout(Some(Duration::ZERO))
+    }
+
+    /// Waits at most `timeout` (`None`: forever); true if acquired.
+    #[inline]
+    pub fn acquire_timeout(&self, timeout: Option<Duration>) -> bool {
+        let me = get_ident();
+        if self.owner.load(Relaxed) == me {
+            let c = self.count.load(Relaxed);
+            // A count that wraps would be a release too many; saturate instead
+            // (2^64 nested acquires cannot happen in practice).
+            self.count.store(c.saturating_add(1), Relaxed);
+            return true;
+        }
+        if !self.lock.acquire_timeout(timeout) {
+            return false;
+        }
+        self.owner.store(me, Relaxed);
+        self.count.store(1, Relaxed);
+        true
+    }
+
+    /// Drops one recursion level; the last one frees the lock.
+    ///
+    /// Fails with `RuntimeError("cannot release un-acquired lock")` unless
+    /// the calling thread owns it.
+    #[inline]
+    pub fn release(&self) -> Result<()> {
+        if self.owner.load(Relaxed) != get_ident() {
+            return Err(UNACQUIRED);
+        }
+        let c = self.count.load(Relaxed) - 1;
+        self.count.store(c, Relaxed);
+        if c == 0 {
+            self.owner.store(0, Relaxed);
+            // Cannot fail: the lock is held by us.
+            let _ = self.lock.release();
+        }
+        Ok(())
+    }
+
+    /// Whether any thread holds it (Python 3.14's `RLock.locked()`).
+    #[inline]
+    pub fn locked(&self) -> bool {
+        self.lock.locked()
+    }
+
+    /// Whether the calling thread holds it (`RLock._is_owned()`).
+    #[inline]
+    pub fn is_owned(&self) -> bool {
+        self.owner.load(Relaxed) == get_ident()
+    }
+
+    /// The calling thread's recursion level: 0 unless it owns the lock.
+    pub fn level(&self) -> usize {
+        if self.is_owned() {
+            self.count.load(Relaxed)
+        } else {
+            0
+        }
+    }
+
+    /// Whether some thread is blocked acquiring it.
+    pub fn has_waiters(&self) -> bool {
+        self.lock.has_waiters()
+    }
+
+    /// Releases every level the caller holds and returns how many
+    /// (`RLock._release_save()`). Fails unless the caller owns it.
+    pub fn release_save(&self) -> Result<usize> {
+        if !self.is_owned() {
+            return Err(UNACQUIRED);
+        }
+        let c = self.count.swap(0, Relaxed);
+        self.owner.store(0, Relaxed);
+        let _ = self.lock.release();
+        Ok(c)
+    }
+
+    /// Blocks until acquired, then restores `count` levels
+    /// (`RLock._acquire_restore()`).
+    pub fn acquire_restore(&self, count: usize) {
+        self.lock.acquire();
+        self.owner.store(get_ident(), Relaxed);
+        self.count.store(count.max(1), Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn recursion_and_ownership() {
+        let r = Arc::new(RLock::new());
+        assert_eq!(r.release().unwrap_err().message(), "cannot release un-acquired lock");
+        r.acquire();
+        r.acquire();
+        assert_eq!(r.level(), 2);
+        let r2 = r.clone();
+        std::thread::spawn(move || {
+            assert!(r2.locked());
+            assert!(!r2.is_owned());
+            assert!(!r2.try_acquire());
+            assert!(r2.release().is_err());
+        })
+        .join()
+        .unwrap();
+        r.release().unwrap();
+        assert!(r.locked());
+        r.release().unwrap();
+        assert!(!r.locked());
+        assert!(r.release().is_err());
+    }
+
+    #[test]
+    fn save_restore() {
+        let r = RLock::new();
+        r.acquire();
+        r.acquire();
+        r.acquire();
+        assert_eq!(r.release_save().unwrap(), 3);
+        assert!(!r.locked());
+        r.acquire_restore(3);
+        assert_eq!(r.level(), 3);
+        for _ in 0..3 {
+            r.release().unwrap();
+        }
+        assert!(!r.locked());
+    }
+}
