@@ -23,6 +23,9 @@
 // The largest timeout accepted, in seconds (Python's `threading.TIMEOUT_MAX`).
 #define PYTH_TIMEOUT_MAX 9223372036.0
 
+// `daemon` argument of `pyth_thread_new`: inherit the creating thread's flag.
+#define PYTH_DAEMON_INHERIT -1
+
 // A barrier (Python's `threading.Barrier`). Opaque.
 typedef struct pyth_barrier_t pyth_barrier_t;
 
@@ -31,6 +34,10 @@ typedef struct pyth_cond_t pyth_cond_t;
 
 // An event flag (Python's `threading.Event`). Opaque.
 typedef struct pyth_event_t pyth_event_t;
+
+// Thread-local data (Python's `threading.local`): one `void *` per thread.
+// Opaque.
+typedef struct pyth_local_t pyth_local_t;
 
 // A primitive lock (Python's `threading.Lock`). Opaque.
 typedef struct pyth_lock_t pyth_lock_t;
@@ -42,9 +49,32 @@ typedef struct pyth_rlock_t pyth_rlock_t;
 // `threading.BoundedSemaphore`). Opaque.
 typedef struct pyth_semaphore_t pyth_semaphore_t;
 
+// A thread or a timer (Python's `threading.Thread` and `threading.Timer`).
+// Opaque. Reference-counted: `pyth_thread_new` and `pyth_thread_ref`
+// give references, `pyth_thread_free` drops one.
+typedef struct pyth_thread_t pyth_thread_t;
+
 // The result of every fallible libpyth call that is not a constructor:
 // `PYTH_OK` (0), a non-error outcome (> 0), or an error (< 0).
 typedef int pyth_status;
+
+// A thread's function: a nonzero return is an unhandled failure, which
+// the excepthook reports.
+typedef int (*pyth_target_fn)(void *arg);
+
+// A hook run in each new thread before its target (`settrace`, `setprofile`).
+typedef void (*pyth_start_hook)(pyth_thread_t *thread, void *user);
+
+// What the excepthook is told (Python's `threading.ExceptHookArgs`).
+typedef struct {
+  // The thread whose target failed (borrowed).
+  pyth_thread_t *thread;
+  // The target's nonzero return value.
+  int code;
+} pyth_excepthook_args;
+
+// The excepthook (`threading.excepthook`).
+typedef void (*pyth_excepthook)(const pyth_excepthook_args *args, void *user);
 
 // Done (Python: a normal return, or `True`).
 #define PYTH_OK 0
@@ -214,6 +244,24 @@ pyth_status pyth_event_wait(pyth_event_t *e, double timeout);
 // Frees the event. NULL is a no-op; `PYTH_EBUSY` while a thread waits on it.
 pyth_status pyth_event_free(pyth_event_t *e);
 
+// Creates a local. `init(init_arg)`, if not NULL, computes a thread's
+// value on its first `pyth_local_get`; `dtor`, if not NULL, destroys each
+// non-NULL value: when its thread exits (before `join` on it returns),
+// when `set` replaces it, or when the local is freed. There is no limit
+// on the number of locals.
+pyth_local_t *pyth_local_new(void *(*init)(void *init_arg), void *init_arg, void (*dtor)(void *value));
+
+// The calling thread's value: the one it set, else `init`'s result (run
+// once for this thread), else NULL. NULL for a bad handle.
+void *pyth_local_get(pyth_local_t *local);
+
+// Replaces the calling thread's value; the old one, if different and
+// not NULL, goes to `dtor`. `set(NULL)` clears it.
+pyth_status pyth_local_set(pyth_local_t *local, void *value);
+
+// Frees the local, running `dtor` on every thread's value. NULL is a no-op.
+pyth_status pyth_local_free(pyth_local_t *local);
+
 // Creates an unlocked lock. Returns NULL on failure (`PYTH_ENOMEM`).
 pyth_lock_t *pyth_lock_new(void);
 
@@ -285,6 +333,127 @@ int64_t pyth_semaphore_value(const pyth_semaphore_t *s);
 // Frees the semaphore. NULL is a no-op; `PYTH_EBUSY` while a thread is
 // blocked acquiring it.
 pyth_status pyth_semaphore_free(pyth_semaphore_t *s);
+
+// Creates a thread that will run `target(arg)` once started (NULL: does
+// nothing). `name` NULL gives `"Thread-N"`; `daemon` is 0, 1 or
+// `PYTH_DAEMON_INHERIT` (the creating thread's flag). NULL with
+// `PYTH_EVALUE` for another `daemon` value.
+pyth_thread_t *pyth_thread_new(pyth_target_fn target, void *arg, const char *name, int daemon);
+
+// Starts the thread; when this returns it is alive and enumerated.
+// `PYTH_ERUNTIME`: started before ("threads can only be started once"),
+// or the OS refused ("can't start new thread").
+pyth_status pyth_thread_start(pyth_thread_t *t);
+
+// Waits until the thread ends, at most `timeout` seconds (`PYTH_FOREVER`:
+// no limit; negative: do not wait). `PYTH_OK` if it ended, `PYTH_TIMEOUT`
+// if it is still alive. `PYTH_ERUNTIME` for the current thread ("cannot
+// join current thread"), a thread not started ("cannot join thread before
+// it is started") or a dummy thread.
+pyth_status pyth_thread_join(pyth_thread_t *t, double timeout);
+
+// Whether the thread has started and not ended.
+bool pyth_thread_is_alive(const pyth_thread_t *t);
+
+// Copies the thread's name into `buf` (at most `cap - 1` bytes and a NUL,
+// as snprintf) and returns its full length in bytes; 0 for a bad handle.
+size_t pyth_thread_name(const pyth_thread_t *t, char *buf, size_t cap);
+
+// Renames the thread. `PYTH_EINVAL` for a NULL name.
+pyth_status pyth_thread_set_name(pyth_thread_t *t, const char *name);
+
+// The thread's `get_ident()` value; 0 if not started.
+uint64_t pyth_thread_ident(const pyth_thread_t *t);
+
+// The thread's kernel id (`gettid`); 0 if not started.
+uint64_t pyth_thread_native_id(const pyth_thread_t *t);
+
+// Whether the thread is a daemon.
+bool pyth_thread_daemon(const pyth_thread_t *t);
+
+// Sets the daemon flag. `PYTH_ERUNTIME` once started ("cannot set daemon
+// status of active thread").
+pyth_status pyth_thread_set_daemon(pyth_thread_t *t, bool daemon);
+
+// Takes one more reference to the thread; returns `t` (NULL for a bad handle).
+pyth_thread_t *pyth_thread_ref(pyth_thread_t *t);
+
+// Drops one reference. A running thread keeps running; its memory goes
+// when the last reference does. NULL is a no-op.
+pyth_status pyth_thread_free(pyth_thread_t *t);
+
+// Creates a timer (Python's `threading.Timer`): once started, runs
+// `fn(arg)` after `interval` seconds unless cancelled first (negative: at
+// once; `PYTH_FOREVER`: it waits until cancelled, as Python's `None`).
+// Free it with `pyth_thread_free`.
+pyth_thread_t *pyth_timer_new(double interval, pyth_target_fn function, void *arg);
+
+// Cancels a timer: if it has not fired yet, its function never runs.
+// `PYTH_EINVAL` for a thread that is not a timer.
+pyth_status pyth_timer_cancel(pyth_thread_t *t);
+
+// The number of alive threads (`threading.active_count()`), main included.
+size_t pyth_active_count(void);
+
+// Writes new references to at most `cap` alive threads into `out` and
+// returns the number of alive threads (which may exceed `cap`, as
+// snprintf). Free each written reference with `pyth_thread_free`.
+size_t pyth_enumerate(pyth_thread_t **out, size_t cap);
+
+// The calling thread (borrowed: do not free). A thread not started by
+// libpyth gets a dummy thread (`"Dummy-N"`, daemon, not joinable) that
+// lives until its OS thread ends.
+pyth_thread_t *pyth_current_thread(void);
+
+// The process's initial thread (borrowed: do not free).
+pyth_thread_t *pyth_main_thread(void);
+
+// The calling thread's identifier (`threading.get_ident()`, the value of
+// `pthread_self()`): nonzero, unique among alive threads.
+uint64_t pyth_get_ident(void);
+
+// The calling thread's kernel id (`threading.get_native_id()`).
+uint64_t pyth_get_native_id(void);
+
+// Sets the stack size of threads started afterwards: 0 (the platform's
+// default) or at least 32768 bytes, else `PYTH_EVALUE` ("size not valid:
+// N bytes"). Stores the previous size in `*previous` if not NULL.
+pyth_status pyth_stack_size(size_t size, size_t *previous);
+
+// The stack size for new threads (`threading.stack_size()`); 0: default.
+size_t pyth_get_stack_size(void);
+
+// Python's `_thread.start_new_thread`: runs `fn(arg)` in a new thread
+// that is not tracked (not enumerated, not waited for at exit). Returns
+// its identifier, or 0 on failure (`PYTH_EINVAL` for a NULL `fn`,
+// `PYTH_ERUNTIME` if the OS refused).
+uint64_t pyth_start_new_thread(pyth_target_fn function, void *arg);
+
+// Sets the hook run in each thread started afterwards, before its target
+// (`threading.settrace`); NULL removes it.
+void pyth_settrace(pyth_start_hook hook, void *user);
+
+// The hook set by `pyth_settrace` (NULL if none); its `user` goes to
+// `*user` if not NULL (`threading.gettrace`).
+pyth_start_hook pyth_gettrace(void **user);
+
+// Like `pyth_settrace` (`threading.setprofile`); runs after the trace hook.
+void pyth_setprofile(pyth_start_hook hook, void *user);
+
+// The hook set by `pyth_setprofile` (`threading.getprofile`).
+pyth_start_hook pyth_getprofile(void **user);
+
+// Sets the hook called, in the failing thread, when a target returns
+// nonzero (`threading.excepthook`); NULL restores the default, which
+// prints `Exception in thread NAME:` and the code to stderr.
+void pyth_set_excepthook(pyth_excepthook hook, void *user);
+
+// The hook set by `pyth_set_excepthook` (NULL: the default).
+pyth_excepthook pyth_get_excepthook(void **user);
+
+// The default excepthook (`threading.__excepthook__`), for a custom hook
+// that wants to chain to it.
+void pyth_default_excepthook(const pyth_excepthook_args *args);
 
 #ifdef __cplusplus
 }  // extern "C"

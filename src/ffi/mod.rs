@@ -15,9 +15,11 @@ pub mod timeout;
 mod barrier;
 mod cond;
 mod event;
+mod local;
 mod lock;
 mod rlock;
 mod semaphore;
+mod thread;
 
 pub use status::*;
 pub use timeout::{PYTH_FOREVER, PYTH_TIMEOUT_MAX};

@@ -1,0 +1,187 @@
+//! The process's threads: who is alive, which one is main, and what
+//! happens to them at `fork()` and at exit.
+
+use super::thread::{new_name, Thread};
+use std::cell::RefCell;
+use std::sync::{Mutex, MutexGuard, Once};
+
+struct State {
+    /// Alive threads: started libpyth threads, main, and dummies.
+    threads: Vec<Thread>,
+    main: Option<Thread>,
+}
+
+static STATE: Mutex<State> = Mutex::new(State { threads: Vec::new(), main: None });
+static INIT: Once = Once::new();
+
+fn lock() -> MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Installs the fork and exit handlers, once per process.
+pub(crate) fn init() {
+    INIT.call_once(|| {
+        // SAFETY: registering plain extern "C" callbacks.
+        unsafe {
+            libc::pthread_atfork(Some(before_fork), Some(after_fork_parent), Some(after_fork_child));
+            libc::atexit(at_exit);
+        }
+    });
+}
+
+pub(crate) fn add(t: Thread) {
+    init();
+    lock().threads.push(t);
+}
+
+pub(crate) fn remove(t: &Thread) {
+    let mut st = lock();
+    if let Some(i) = st.threads.iter().position(|x| x == t) {
+        st.threads.swap_remove(i);
+    }
+}
+
+/// Every alive thread (`threading.enumerate()`).
+pub fn enumerate() -> Vec<Thread> {
+    ensure_main();
+    lock().threads.clone()
+}
+
+/// The number of alive threads (`threading.active_count()`).
+pub fn active_count() -> usize {
+    ensure_main();
+    lock().threads.len()
+}
+
+fn is_initial_thread() -> bool {
+    // SAFETY: plain syscalls.
+    unsafe { libc::gettid() == libc::getpid() }
+}
+
+/// Makes sure the main thread is known, so it is counted and enumerated
+/// even before it calls into the library.
+fn ensure_main() {
+    if lock().main.is_none() {
+        main_thread();
+    }
+}
+
+/// The process's initial thread (`threading.main_thread()`), whichever
+/// thread asks first.
+pub fn main_thread() -> Thread {
+    init();
+    let mut st = lock();
+    if let Some(m) = &st.main {
+        return m.clone();
+    }
+    let main = if is_initial_thread() {
+        Thread::adopt("MainThread".into(), false, false)
+    } else {
+        // Known by its kernel id only until it calls in (see adopt_current).
+        Thread::adopt_remote("MainThread".into())
+    }
+    .expect("out of memory creating the main thread object");
+    st.threads.push(main.clone());
+    st.main = Some(main.clone());
+    main
+}
+
+/// The calling thread's object when it has none yet: the main thread's,
+/// or a new dummy.
+pub(crate) fn adopt_current() -> Thread {
+    init();
+    if is_initial_thread() {
+        let main = main_thread();
+        main.fill_identity();
+        return main;
+    }
+    let dummy = Thread::adopt(new_name("Dummy"), true, true).expect("out of memory creating a dummy thread");
+    lock().threads.push(dummy.clone());
+    DUMMY.with(|d| *d.borrow_mut() = Some(DummyGuard(dummy.clone())));
+    dummy
+}
+
+/// Removes a dummy thread from the registry when its OS thread ends.
+struct DummyGuard(Thread);
+
+impl Drop for DummyGuard {
+    fn drop(&mut self) {
+        remove(&self.0);
+        super::tls::set_current(0);
+        self.0.mark_done();
+    }
+}
+
+thread_local! {
+    static DUMMY: RefCell<Option<DummyGuard>> = const { RefCell::new(None) };
+    static FORK_GUARD: RefCell<Option<MutexGuard<'static, State>>> = const { RefCell::new(None) };
+}
+
+/// Python's `threading._shutdown`: at exit, wait for every non-daemon
+/// thread libpyth started, including ones started while waiting.
+extern "C" fn at_exit() {
+    let me = super::tls::current();
+    loop {
+        let pending: Vec<Thread> = {
+            let st = lock();
+            let main = st.main.as_ref().map(Thread::as_ptr);
+            st.threads
+                .iter()
+                .filter(|t| !t.daemon() && !t.is_dummy())
+                .filter(|t| t.as_ptr() as usize != me && Some(t.as_ptr()) != main)
+                .cloned()
+                .collect()
+        };
+        if pending.is_empty() {
+            break;
+        }
+        for t in pending {
+            let _ = t.join(None);
+        }
+    }
+}
+
+extern "C" fn before_fork() {
+    // Hold the registry across fork() so the child gets it consistent.
+    let guard = lock();
+    FORK_GUARD.with(|g| *g.borrow_mut() = Some(guard));
+    super::local::before_fork();
+}
+
+extern "C" fn after_fork_parent() {
+    super::local::after_fork();
+    FORK_GUARD.with(|g| g.borrow_mut().take());
+}
+
+/// In the child only the forking thread exists: it becomes the main
+/// thread, and every other thread object is marked ended so that joining
+/// it returns at once.
+extern "C" fn after_fork_child() {
+    super::local::after_fork_child();
+    let mut st = FORK_GUARD.with(|g| g.borrow_mut().take()).unwrap_or_else(lock);
+    let me = super::tls::current();
+    let threads = std::mem::take(&mut st.threads);
+    let old_main = st.main.take();
+    let mut survivor = None;
+    for t in threads.into_iter().chain(old_main) {
+        if t.as_ptr() as usize == me {
+            survivor = Some(t);
+        } else {
+            t.mark_done();
+        }
+    }
+    if let Some(t) = survivor {
+        t.make_main();
+        st.threads.push(t.clone());
+        st.main = Some(t);
+    }
+    drop(st);
+    DUMMY.with(|d| {
+        if let Ok(mut d) = d.try_borrow_mut() {
+            // The forking thread is main now, not a dummy to be removed.
+            if let Some(g) = d.take() {
+                std::mem::forget(g);
+            }
+        }
+    });
+}

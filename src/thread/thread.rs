@@ -1,0 +1,386 @@
+//! `threading.Thread` (and `Timer`, which is a thread with a delay).
+
+use super::{hooks, registry, tls};
+use crate::error::{Error, ErrorKind, Result};
+use crate::shared::{Handle, Kind, Shared};
+use crate::sync::Event;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What a thread runs: a nonzero result is an unhandled failure, reported
+/// to the excepthook.
+pub type Target = Box<dyn FnOnce() -> i32 + Send>;
+
+const NEW: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+
+/// Timer states.
+const PENDING: u8 = 0;
+const FIRED: u8 = 1;
+const CANCELLED: u8 = 2;
+
+pub(crate) struct TimerState {
+    interval: Option<Duration>,
+    state: AtomicU8,
+    finished: Event,
+}
+
+pub struct Inner {
+    target: Mutex<Option<Target>>,
+    name: Mutex<String>,
+    daemon: AtomicBool,
+    state: AtomicU8,
+    ident: AtomicU64,
+    native_id: AtomicU64,
+    native_ready: Event,
+    done: Event,
+    /// A thread not started by libpyth (`Dummy-N`): it cannot be joined.
+    dummy: AtomicBool,
+    timer: Option<TimerState>,
+}
+
+/// A thread of control, as Python's `threading.Thread`.
+///
+/// Cloning gives another reference to the same thread; the address behind
+/// [`Thread::as_ptr`] is the thread's identity for its whole life, and is
+/// the handle C sees.
+#[derive(Clone)]
+pub struct Thread(Shared<Inner>);
+
+impl PartialEq for Thread {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_ptr() == other.as_ptr()
+    }
+}
+impl Eq for Thread {}
+
+impl std::fmt::Debug for Thread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = match self.0.state.load(Relaxed) {
+            NEW => "initial",
+            RUNNING if self.0.dummy.load(Relaxed) => "started daemon",
+            RUNNING => "started",
+            _ => "stopped",
+        };
+        write!(f, "<Thread({}, {} {})>", self.name(), status, self.ident())
+    }
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Python's `_newname`: one counter for `Thread-N` and `Dummy-N`.
+pub(crate) fn new_name(prefix: &str) -> String {
+    format!("{prefix}-{}", COUNTER.fetch_add(1, Relaxed) + 1)
+}
+
+impl Thread {
+    /// A new thread that will run `target` (`None`: nothing) once started.
+    /// `name` defaults to `Thread-N`; `daemon` to the creating thread's.
+    pub fn new(target: Option<Target>, name: Option<String>, daemon: Option<bool>) -> Result<Thread> {
+        Self::build(target, name, daemon, None)
+    }
+
+    /// A timer: once started, runs `function` after `interval` (`None` or
+    /// zero: at once) unless cancelled first, as Python's `threading.Timer`.
+    pub fn timer(interval: Option<Duration>, function: Option<Target>) -> Result<Thread> {
+        let timer = TimerState { interval, state: AtomicU8::new(PENDING), finished: Event::new() };
+        Self::build(function, None, None, Some(timer))
+    }
+
+    fn build(target: Option<Target>, name: Option<String>, daemon: Option<bool>, timer: Option<TimerState>) -> Result<Thread> {
+        let daemon = match daemon {
+            Some(d) => d,
+            None => current_thread().daemon(),
+        };
+        let inner = Inner {
+            target: Mutex::new(target),
+            name: Mutex::new(name.unwrap_or_else(|| new_name("Thread"))),
+            daemon: AtomicBool::new(daemon),
+            state: AtomicU8::new(NEW),
+            ident: AtomicU64::new(0),
+            native_id: AtomicU64::new(0),
+            native_ready: Event::new(),
+            done: Event::new(),
+            dummy: AtomicBool::new(false),
+            timer,
+        };
+        Ok(Thread(Shared::new(Kind::Thread, inner)?))
+    }
+
+    /// The object for a running thread that libpyth did not start (or the
+    /// main thread): already alive, with its identity filled in.
+    pub(crate) fn adopt(name: String, daemon: bool, dummy: bool) -> Result<Thread> {
+        let t = Self::build(None, Some(name), Some(daemon), None)?;
+        t.0.dummy.store(dummy, Relaxed);
+        t.0.state.store(RUNNING, Relaxed);
+        t.fill_identity();
+        Ok(t)
+    }
+
+    /// The main thread's object, made by another thread: its kernel id is
+    /// the process id; its `ident` is filled in when it first calls in.
+    pub(crate) fn adopt_remote(name: String) -> Result<Thread> {
+        let t = Self::build(None, Some(name), Some(false), None)?;
+        t.0.state.store(RUNNING, Relaxed);
+        // SAFETY: plain syscall.
+        t.0.native_id.store(unsafe { libc::getpid() } as u64, Release);
+        t.0.native_ready.set();
+        Ok(t)
+    }
+
+    /// Records the calling OS thread as this thread.
+    pub(crate) fn fill_identity(&self) {
+        self.0.ident.store(super::get_ident(), Relaxed);
+        self.0.native_id.store(super::get_native_id(), Release);
+        self.0.native_ready.set();
+        tls::set_current(self.as_ptr() as usize);
+    }
+
+    /// The handle address: the thread's identity, and C's pointer.
+    pub fn as_ptr(&self) -> *const Handle<Inner> {
+        self.0.as_ptr()
+    }
+
+    /// Gives one counted reference to C.
+    pub fn into_raw<P>(self) -> *mut P {
+        self.0.into_raw()
+    }
+
+    /// Borrows the thread behind a handle address without counting.
+    ///
+    /// # Safety
+    /// `p` must be a live thread handle.
+    pub(crate) unsafe fn clone_from_ptr(p: *const Handle<Inner>) -> Thread {
+        // SAFETY: forwarded contract.
+        Thread(unsafe { Shared::clone_raw(p) })
+    }
+
+    /// Starts the thread. Fails with `RuntimeError` if it was started
+    /// before ("threads can only be started once") or the OS refuses
+    /// ("can't start new thread").
+    pub fn start(&self) -> Result<()> {
+        if self.0.state.compare_exchange(NEW, RUNNING, AcqRel, Relaxed).is_err() || self.0.dummy.load(Relaxed) {
+            return Err(Error::new(ErrorKind::Runtime, "threads can only be started once"));
+        }
+        registry::add(self.clone());
+        match spawn(self.clone()) {
+            Ok(ident) => {
+                self.0.ident.store(ident, Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                registry::remove(self);
+                self.0.state.store(NEW, Release);
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits until the thread ends, at most `timeout` (`None`: forever).
+    /// True if it ended. Fails with `RuntimeError` for the current thread,
+    /// a thread not started, or a dummy thread.
+    pub fn join(&self, timeout: Option<Duration>) -> Result<bool> {
+        if self.0.dummy.load(Relaxed) {
+            return Err(Error::new(ErrorKind::Runtime, "cannot join a dummy thread"));
+        }
+        if self.0.state.load(Acquire) == NEW {
+            return Err(Error::new(ErrorKind::Runtime, "cannot join thread before it is started"));
+        }
+        if tls::current() == self.as_ptr() as usize {
+            return Err(Error::new(ErrorKind::Runtime, "cannot join current thread"));
+        }
+        Ok(self.0.done.wait(timeout))
+    }
+
+    /// Whether the thread has started and not yet ended.
+    pub fn is_alive(&self) -> bool {
+        self.0.state.load(Acquire) == RUNNING
+    }
+
+    /// Whether `start` was called.
+    pub fn started(&self) -> bool {
+        self.0.state.load(Acquire) != NEW
+    }
+
+    /// The thread's name.
+    pub fn name(&self) -> String {
+        self.0.name.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Renames the thread (the OS name is set only at start).
+    pub fn set_name(&self, name: &str) {
+        *self.0.name.lock().unwrap_or_else(|e| e.into_inner()) = name.to_owned();
+    }
+
+    /// `get_ident()` of the thread; 0 before it starts.
+    pub fn ident(&self) -> u64 {
+        self.0.ident.load(Relaxed)
+    }
+
+    /// The kernel's thread id; 0 before it starts. Right after `start` it
+    /// may wait a moment for the new thread to publish it.
+    pub fn native_id(&self) -> u64 {
+        if self.0.state.load(Acquire) == NEW {
+            return 0;
+        }
+        self.0.native_ready.wait(None);
+        self.0.native_id.load(Acquire)
+    }
+
+    /// Whether the thread is a daemon.
+    pub fn daemon(&self) -> bool {
+        self.0.daemon.load(Relaxed)
+    }
+
+    /// Sets the daemon flag. Fails with `RuntimeError` once started.
+    pub fn set_daemon(&self, daemon: bool) -> Result<()> {
+        if self.started() {
+            return Err(Error::new(ErrorKind::Runtime, "cannot set daemon status of active thread"));
+        }
+        self.0.daemon.store(daemon, Relaxed);
+        Ok(())
+    }
+
+    /// Whether this is a dummy thread (not started by libpyth).
+    pub fn is_dummy(&self) -> bool {
+        self.0.dummy.load(Relaxed)
+    }
+
+    /// Whether this thread is a timer.
+    pub fn is_timer(&self) -> bool {
+        self.0.timer.is_some()
+    }
+
+    /// Cancels a timer that has not fired yet: its function will never run.
+    /// Fails with `AttributeError` (`Invalid`) for a thread that is not a timer.
+    pub fn cancel(&self) -> Result<()> {
+        let timer = self.0.timer.as_ref().ok_or(Error::new(ErrorKind::Invalid, "'Thread' object has no attribute 'cancel'"))?;
+        let _ = timer.state.compare_exchange(PENDING, CANCELLED, AcqRel, Relaxed);
+        timer.finished.set();
+        Ok(())
+    }
+
+    /// Marks the thread ended: used when it returns, and in a forked child
+    /// for every thread that did not survive the fork.
+    pub(crate) fn mark_done(&self) {
+        self.0.state.store(DONE, Release);
+        self.0.done.set();
+    }
+
+    pub(crate) fn make_main(&self) {
+        self.0.dummy.store(false, Relaxed);
+        self.0.daemon.store(false, Relaxed);
+        self.fill_identity();
+    }
+
+    /// The body of every thread libpyth starts.
+    fn run(self) {
+        self.fill_identity();
+        set_os_name(&self.name());
+        hooks::run_start_hooks(&self);
+        let target = self.0.target.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let code = match &self.0.timer {
+            None => target.map_or(0, call),
+            Some(timer) => {
+                timer.finished.wait(timer.interval);
+                let fire = timer.state.compare_exchange(PENDING, FIRED, AcqRel, Relaxed).is_ok();
+                let code = if fire { target.map_or(0, call) } else { 0 };
+                timer.finished.set();
+                code
+            }
+        };
+        if code != 0 {
+            hooks::report_failure(&self, code);
+        }
+        // Python's order: thread-local values go first, then the thread
+        // leaves enumerate(), then join() returns.
+        super::local::thread_exit();
+        registry::remove(&self);
+        tls::set_current(0);
+        self.mark_done();
+    }
+}
+
+fn call(target: Target) -> i32 {
+    // A panicking Rust target is an unhandled exception, like a raise.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(target)).unwrap_or(-1)
+}
+
+fn set_os_name(name: &str) {
+    // Linux allows 15 bytes plus the NUL; cut at a character boundary.
+    let mut end = name.len().min(15);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut buf = [0u8; 16];
+    buf[..end].copy_from_slice(&name.as_bytes()[..end]);
+    if buf[..end].contains(&0) {
+        return;
+    }
+    // SAFETY: buf is NUL-terminated; naming the calling thread.
+    unsafe { libc::pthread_setname_np(libc::pthread_self(), buf.as_ptr().cast()) };
+}
+
+/// Starts an OS thread running `thread.run()`; returns its `pthread_t`.
+fn spawn(thread: Thread) -> Result<u64> {
+    extern "C" fn entry(arg: *mut libc::c_void) -> *mut libc::c_void {
+        // SAFETY: arg is the Box<Thread> leaked by spawn, passed once.
+        let thread = unsafe { Box::from_raw(arg.cast::<Thread>()) };
+        thread.run();
+        std::ptr::null_mut()
+    }
+    let arg = Box::into_raw(Box::new(thread));
+    match start_os_thread(entry, arg.cast()) {
+        Ok(id) => Ok(id),
+        Err(e) => {
+            // SAFETY: the thread was not created, so the box is still ours.
+            drop(unsafe { Box::from_raw(arg) });
+            Err(e)
+        }
+    }
+}
+
+/// `pthread_create`, detached, with the configured stack size.
+pub(crate) fn start_os_thread(entry: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void, arg: *mut libc::c_void) -> Result<u64> {
+    // SAFETY: plain pthread calls on a local attribute object.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        let size = super::get_stack_size();
+        if size != 0 && libc::pthread_attr_setstacksize(&mut attr, size) != 0 {
+            libc::pthread_attr_destroy(&mut attr);
+            return Err(Error::with_message(ErrorKind::Value, format!("size not valid: {size} bytes")));
+        }
+        let mut id: libc::pthread_t = 0;
+        let rc = libc::pthread_create(&mut id, &attr, entry, arg);
+        libc::pthread_attr_destroy(&mut attr);
+        if rc != 0 {
+            return Err(Error::new(ErrorKind::Runtime, "can't start new thread"));
+        }
+        Ok(id as u64)
+    }
+}
+
+/// The calling thread's object: its libpyth thread, the main thread, or a
+/// new dummy thread (`Dummy-N`, daemon) registered until its OS thread ends.
+pub fn current_thread() -> Thread {
+    let p = tls::current();
+    if p != 0 {
+        // SAFETY: the word holds a live thread handle: the thread itself
+        // (or the registry, for main and dummy threads) keeps a reference.
+        return unsafe { Thread::clone_from_ptr(p as *const Handle<Inner>) };
+    }
+    registry::adopt_current()
+}
+
+/// Borrowed handle address of the calling thread (no reference counted).
+pub(crate) fn current_ptr() -> *const Handle<Inner> {
+    let p = tls::current();
+    if p != 0 {
+        return p as *const Handle<Inner>;
+    }
+    registry::adopt_current().as_ptr()
+}
