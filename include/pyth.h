@@ -23,6 +23,15 @@
 // The largest timeout accepted, in seconds (Python's `threading.TIMEOUT_MAX`).
 #define PYTH_TIMEOUT_MAX 9223372036.0
 
+// `pyth_wait`: return when any future finishes or is cancelled.
+#define PYTH_FIRST_COMPLETED 1
+
+// `pyth_wait`: return when any future fails, or all are done.
+#define PYTH_FIRST_EXCEPTION 2
+
+// `pyth_wait`: return when all futures are done.
+#define PYTH_ALL_COMPLETED 3
+
 // `daemon` argument of `pyth_thread_new`: inherit the creating thread's flag.
 #define PYTH_DAEMON_INHERIT -1
 
@@ -35,12 +44,23 @@ typedef struct pyth_cond_t pyth_cond_t;
 // An event flag (Python's `threading.Event`). Opaque.
 typedef struct pyth_event_t pyth_event_t;
 
+// A thread pool (Python's `ThreadPoolExecutor`). Opaque.
+typedef struct pyth_executor_t pyth_executor_t;
+
+// The result of a submitted task (`concurrent.futures.Future`). Opaque,
+// reference-counted: free it with `pyth_future_free` at any time.
+typedef struct pyth_future_t pyth_future_t;
+
 // Thread-local data (Python's `threading.local`): one `void *` per thread.
 // Opaque.
 typedef struct pyth_local_t pyth_local_t;
 
 // A primitive lock (Python's `threading.Lock`). Opaque.
 typedef struct pyth_lock_t pyth_lock_t;
+
+// A queue: FIFO, LIFO, priority or simple (Python's `queue.Queue`,
+// `LifoQueue`, `PriorityQueue`, `SimpleQueue`) of `void *` items. Opaque.
+typedef struct pyth_queue_t pyth_queue_t;
 
 // A reentrant lock (Python's `threading.RLock`). Opaque.
 typedef struct pyth_rlock_t pyth_rlock_t;
@@ -57,6 +77,13 @@ typedef struct pyth_thread_t pyth_thread_t;
 // The result of every fallible libpyth call that is not a constructor:
 // `PYTH_OK` (0), a non-error outcome (> 0), or an error (< 0).
 typedef int pyth_status;
+
+// A task: stores its result in `*result` and returns 0, or returns a
+// nonzero failure code (the exception it raised).
+typedef int (*pyth_task_fn)(void *arg, void **result);
+
+// A done callback: receives the future (borrowed) and its argument.
+typedef void (*pyth_done_fn)(pyth_future_t *future, void *arg);
 
 // A thread's function: a nonzero return is an unhandled failure, which
 // the excepthook reports.
@@ -244,6 +271,86 @@ pyth_status pyth_event_wait(pyth_event_t *e, double timeout);
 // Frees the event. NULL is a no-op; `PYTH_EBUSY` while a thread waits on it.
 pyth_status pyth_event_free(pyth_event_t *e);
 
+// Creates a thread pool of at most `max_workers` threads (0:
+// `min(32, cpus + 4)`), started as work arrives; an idle worker is reused
+// before a new one starts. Workers are named `<prefix>_N` (NULL prefix:
+// `"ThreadPoolExecutor-K"`). `initializer(initarg)`, if not NULL, runs in
+// each worker first.
+pyth_executor_t *pyth_executor_new(size_t max_workers, const char *thread_name_prefix, void (*initializer)(void *arg), void *initarg);
+
+// As `pyth_executor_new`, with an initializer that can fail: a nonzero
+// return breaks the pool, so later submits give `PYTH_EBROKEN` and work
+// still queued fails with `PYTH_EBROKEN` (Python's `BrokenThreadPool`).
+pyth_executor_t *pyth_executor_new_ex(size_t max_workers, const char *thread_name_prefix, int (*initializer)(void *arg), void *initarg);
+
+// Schedules `fn(arg)` and returns its future (free it with
+// `pyth_future_free`). NULL with `PYTH_ESHUTDOWN` after shutdown,
+// `PYTH_EBROKEN` once an initializer failed, `PYTH_EINVAL` for a NULL
+// `fn`, `PYTH_ERUNTIME` if no worker could be started.
+pyth_future_t *pyth_executor_submit(pyth_executor_t *e, pyth_task_fn function, void *arg);
+
+// Stops accepting work. With `cancel_futures`, cancels tasks not yet
+// started; with `wait`, returns once the workers have finished the rest.
+pyth_status pyth_executor_shutdown(pyth_executor_t *e, bool wait, bool cancel_futures);
+
+// Frees the executor, shutting it down (and waiting) if still running.
+// NULL is a no-op. Futures stay valid.
+pyth_status pyth_executor_free(pyth_executor_t *e);
+
+// Python's `Executor.map`: runs `fn(args[i])` for i < n in the pool and
+// stores the results, in order, in `results[i]`, waiting at most
+// `timeout` seconds in all. `PYTH_OK` when all are stored; otherwise the
+// first failure in order (`PYTH_EFAILED` with its code in `*error`,
+// `PYTH_TIMEOUT`, ...), the tasks not yet started are cancelled, and
+// `*completed` (if not NULL) says how many results were stored.
+pyth_status pyth_executor_map(pyth_executor_t *e, pyth_task_fn function, void *const *args, size_t n, double timeout, void **results, size_t *completed, int *error);
+
+// Waits at most `timeout` seconds (`PYTH_FOREVER`: no limit; negative:
+// do not wait) for the task and stores its value in `*result` (if not
+// NULL). `PYTH_OK`; `PYTH_TIMEOUT` if not done in time; `PYTH_ECANCELLED`
+// if cancelled; `PYTH_EFAILED` if the task failed (its code:
+// `pyth_future_error`); `PYTH_EBROKEN` if the pool broke first.
+pyth_status pyth_future_result(pyth_future_t *f, double timeout, void **result);
+
+// Cancels the task if it has not started: true if the future is (now)
+// cancelled, false if it is running or done. A cancelled task never runs.
+bool pyth_future_cancel(pyth_future_t *f);
+
+// Whether the future finished or was cancelled.
+bool pyth_future_done(const pyth_future_t *f);
+
+// Whether the task is running now.
+bool pyth_future_running(const pyth_future_t *f);
+
+// Whether the future was cancelled.
+bool pyth_future_cancelled(const pyth_future_t *f);
+
+// The task's nonzero return after `PYTH_EFAILED`, else 0.
+int pyth_future_error(const pyth_future_t *f);
+
+// Calls `cb(f, arg)` once the future is done (finished or cancelled), in
+// the thread that completes it; at once, in this thread, if it already is.
+// `PYTH_EINVAL` for a NULL `cb`.
+pyth_status pyth_future_add_done_callback(pyth_future_t *f, pyth_done_fn cb, void *arg);
+
+// Drops C's reference to the future; safe at any point (a pending task
+// still runs). NULL is a no-op.
+pyth_status pyth_future_free(pyth_future_t *f);
+
+// Waits until `return_when` (`PYTH_FIRST_COMPLETED`,
+// `PYTH_FIRST_EXCEPTION`, `PYTH_ALL_COMPLETED`) holds for the `n` futures
+// in `fs`, at most `timeout` seconds (`concurrent.futures.wait`).
+// `PYTH_OK` if it holds, `PYTH_TIMEOUT` if time ran out first; each
+// future's state tells which are done. `PYTH_EVALUE` for another
+// `return_when`.
+pyth_status pyth_wait(pyth_future_t *const *fs, size_t n, double timeout, int return_when);
+
+// Calls `cb(f, arg)` in this thread for each of the `n` futures in `fs`
+// as it completes, in completion order (`concurrent.futures.as_completed`).
+// `PYTH_OK` once all were passed; `PYTH_TIMEOUT` if `timeout` seconds ran
+// out first.
+pyth_status pyth_as_completed(pyth_future_t *const *fs, size_t n, double timeout, pyth_done_fn cb, void *arg);
+
 // Creates a local. `init(init_arg)`, if not NULL, computes a thread's
 // value on its first `pyth_local_get`; `dtor`, if not NULL, destroys each
 // non-NULL value: when its thread exits (before `join` on it returns),
@@ -285,6 +392,64 @@ bool pyth_lock_locked(const pyth_lock_t *lock);
 // valid) while a thread is blocked acquiring it or a condition uses it;
 // a lock that is held but has no waiter may be freed.
 pyth_status pyth_lock_free(pyth_lock_t *lock);
+
+// Creates a FIFO queue holding at most `maxsize` items (0: no limit).
+pyth_queue_t *pyth_queue_new(size_t maxsize);
+
+// Creates a LIFO queue (`queue.LifoQueue`).
+pyth_queue_t *pyth_lifo_queue_new(size_t maxsize);
+
+// Creates a priority queue (`queue.PriorityQueue`): `get` returns the
+// item for which `cmp(a, b, ctx)` is lowest (negative: a first); items
+// that compare equal come out in insertion order. NULL with `PYTH_EINVAL`
+// for a NULL `cmp`.
+pyth_queue_t *pyth_priority_queue_new(size_t maxsize, int (*cmp)(const void *a, const void *b, void *ctx), void *ctx);
+
+// Creates a simple queue (`queue.SimpleQueue`): unbounded FIFO whose
+// `put` never blocks and takes no lock, so it may be called from any
+// thread, callback or destructor; it has no `task_done`, `join` or
+// `shutdown`.
+pyth_queue_t *pyth_simple_queue_new(void);
+
+// Puts `item`. If the queue is full: with `block`, waits at most
+// `timeout` seconds (`PYTH_FOREVER`: no limit) for room, else gives
+// `PYTH_FULL` at once. `PYTH_ESHUTDOWN` after `shutdown`; `PYTH_EVALUE`
+// for a negative timeout other than `PYTH_FOREVER`.
+pyth_status pyth_queue_put(pyth_queue_t *q, void *item, bool block, double timeout);
+
+// Removes an item into `*item`. If the queue is empty: with `block`,
+// waits at most `timeout` seconds for one, else gives `PYTH_EMPTY` at
+// once. `PYTH_ESHUTDOWN` once shut down and empty (at once after an
+// immediate shutdown); `PYTH_EINVAL` for a NULL `item`.
+pyth_status pyth_queue_get(pyth_queue_t *q, void **item, bool block, double timeout);
+
+// Marks one item gotten earlier as processed. `PYTH_EVALUE`
+// ("task_done() called too many times"); `PYTH_EINVAL` on a SimpleQueue.
+pyth_status pyth_queue_task_done(pyth_queue_t *q);
+
+// Waits until every item put has been marked done (or an immediate
+// shutdown discarded it). `PYTH_EINVAL` on a SimpleQueue.
+pyth_status pyth_queue_join(pyth_queue_t *q);
+
+// The number of items (0 for a bad handle).
+size_t pyth_queue_qsize(const pyth_queue_t *q);
+
+// Whether the queue holds no item.
+bool pyth_queue_empty(const pyth_queue_t *q);
+
+// Whether a bounded queue is at its `maxsize` (never for unbounded ones).
+bool pyth_queue_full(const pyth_queue_t *q);
+
+// Shuts the queue down (Python 3.13): `put` fails with `PYTH_ESHUTDOWN`
+// from now on and blocked callers wake with it; `get` still drains the
+// items left, unless `immediate`, which discards them (without touching
+// what they point to) so `get` fails at once and `join` returns.
+// `PYTH_EINVAL` on a SimpleQueue.
+pyth_status pyth_queue_shutdown(pyth_queue_t *q, bool immediate);
+
+// Frees the queue (not the items in it). NULL is a no-op; `PYTH_EBUSY`
+// while a thread is blocked in it.
+pyth_status pyth_queue_free(pyth_queue_t *q);
 
 // Creates an unowned reentrant lock. Returns NULL on failure (`PYTH_ENOMEM`).
 pyth_rlock_t *pyth_rlock_new(void);

@@ -9,6 +9,8 @@
 
 pub mod error;
 pub mod shared;
+pub mod executor;
+pub mod queue;
 pub mod sync;
 pub mod thread;
 

@@ -19,7 +19,6 @@ pub(crate) enum Negative {
 }
 
 pub(crate) const LOCK_NEGATIVE: Negative = Negative::Reject("timeout value must be a non-negative number");
-#[allow(dead_code)] // used by the queue module
 pub(crate) const QUEUE_NEGATIVE: Negative = Negative::Reject("'timeout' must be a non-negative number");
 
 /// Parses a timeout: `None` is forever, `Some(ZERO)` is "do not block".

@@ -14,7 +14,7 @@ pub use hooks::{
 };
 pub use ident::{get_ident, get_native_id};
 pub use local::{Dtor, Init, Local};
-pub use registry::{active_count, enumerate, main_thread};
+pub use registry::{active_count, at_exit_hook as at_exit, enumerate, main_thread};
 pub use thread::{current_thread, Inner, Target, Thread};
 
 pub(crate) use thread::current_ptr;

@@ -117,9 +117,22 @@ thread_local! {
     static FORK_GUARD: RefCell<Option<MutexGuard<'static, State>>> = const { RefCell::new(None) };
 }
 
+static EXIT_HOOKS: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
+
+/// Registers `hook` to run at process exit before libpyth waits for the
+/// non-daemon threads (Python's `threading._register_atexit`).
+pub fn at_exit_hook(hook: fn()) {
+    init();
+    EXIT_HOOKS.lock().unwrap_or_else(|e| e.into_inner()).push(hook);
+}
+
 /// Python's `threading._shutdown`: at exit, wait for every non-daemon
 /// thread libpyth started, including ones started while waiting.
 extern "C" fn at_exit() {
+    let hooks = std::mem::take(&mut *EXIT_HOOKS.lock().unwrap_or_else(|e| e.into_inner()));
+    for hook in hooks.into_iter().rev() {
+        hook();
+    }
     let me = super::tls::current();
     loop {
         let pending: Vec<Thread> = {

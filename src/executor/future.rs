@@ -1,0 +1,322 @@
+//! `concurrent.futures.Future` and the module functions `wait` and
+//! `as_completed`.
+
+use crate::error::Result;
+use crate::shared::{Handle, Kind, Shared};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// What a task computes: a word, or a nonzero failure code.
+pub type Task = Box<dyn FnOnce() -> std::result::Result<usize, i32> + Send>;
+/// Called once the future is done (finished or cancelled).
+pub type DoneCallback = Box<dyn FnOnce(&Future) + Send>;
+
+/// Why `Future::result` has no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FutureError {
+    /// Not done within the timeout (`TimeoutError`).
+    Timeout,
+    /// Cancelled (`CancelledError`).
+    Cancelled,
+    /// The task failed with this code (the exception it raised).
+    Failed(i32),
+    /// The pool broke before running it (`BrokenThreadPool`).
+    Broken,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Status {
+    Pending,
+    Running,
+    Cancelled,
+    Finished,
+}
+
+/// `wait`'s condition.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReturnWhen {
+    /// Any future finishes or is cancelled.
+    FirstCompleted,
+    /// Any future fails, or all are done.
+    FirstException,
+    /// All are done.
+    AllCompleted,
+}
+
+struct State {
+    status: Status,
+    outcome: Option<std::result::Result<usize, FutureError>>,
+    callbacks: Vec<DoneCallback>,
+    waiters: Vec<(Arc<Waiter>, usize)>,
+}
+
+pub struct Inner {
+    state: Mutex<State>,
+    done: Condvar,
+}
+
+/// The result of an asynchronous task, as `concurrent.futures.Future`.
+/// Clones refer to the same future; its address is C's handle.
+#[derive(Clone)]
+pub struct Future(Shared<Inner>);
+
+impl std::fmt::Debug for Future {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<Future state={:?}>", self.lock().status)
+    }
+}
+
+impl Future {
+    /// A pending future.
+    pub fn new() -> Result<Future> {
+        let state = State { status: Status::Pending, outcome: None, callbacks: Vec::new(), waiters: Vec::new() };
+        Ok(Future(Shared::new(Kind::Future, Inner { state: Mutex::new(state), done: Condvar::new() })?))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The handle address, C's pointer.
+    pub fn as_ptr(&self) -> *const Handle<Inner> {
+        self.0.as_ptr()
+    }
+
+    /// Gives one counted reference to C.
+    pub fn into_raw<P>(self) -> *mut P {
+        self.0.into_raw()
+    }
+
+    /// A counted reference to a live handle.
+    ///
+    /// # Safety
+    /// `p` must be a live future handle.
+    pub unsafe fn clone_from_ptr(p: *const Handle<Inner>) -> Future {
+        // SAFETY: forwarded contract.
+        Future(unsafe { Shared::clone_raw(p) })
+    }
+
+    /// Cancels the future if it has not started: true if it is (now)
+    /// cancelled, false if it is running or finished.
+    pub fn cancel(&self) -> bool {
+        let mut st = self.lock();
+        match st.status {
+            Status::Running | Status::Finished => return false,
+            Status::Cancelled => return true,
+            Status::Pending => {}
+        }
+        st.status = Status::Cancelled;
+        st.outcome = Some(Err(FutureError::Cancelled));
+        self.complete(st);
+        true
+    }
+
+    /// Whether it was cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.lock().status == Status::Cancelled
+    }
+
+    /// Whether its task is running.
+    pub fn running(&self) -> bool {
+        self.lock().status == Status::Running
+    }
+
+    /// Whether it finished or was cancelled.
+    pub fn done(&self) -> bool {
+        matches!(self.lock().status, Status::Cancelled | Status::Finished)
+    }
+
+    /// Waits at most `timeout` (`None`: forever) and returns the task's
+    /// value, or why there is none.
+    pub fn result(&self, timeout: Option<Duration>) -> std::result::Result<usize, FutureError> {
+        let deadline = timeout.and_then(|d| Instant::now().checked_add(d));
+        let mut st = self.lock();
+        loop {
+            if let Some(outcome) = st.outcome {
+                return outcome;
+            }
+            st = match deadline {
+                None => self.0.done.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Err(FutureError::Timeout);
+                    }
+                    self.0.done.wait_timeout(st, d - now).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+        }
+    }
+
+    /// The failure code after the task failed (`Future.exception()`), else 0.
+    pub fn error(&self) -> i32 {
+        match self.lock().outcome {
+            Some(Err(FutureError::Failed(code))) => code,
+            _ => 0,
+        }
+    }
+
+    /// Runs `callback(self)` once the future is done, at once (in this
+    /// thread) if it already is.
+    pub fn add_done_callback(&self, callback: DoneCallback) {
+        let mut st = self.lock();
+        if matches!(st.status, Status::Cancelled | Status::Finished) {
+            drop(st);
+            callback(self);
+            return;
+        }
+        st.callbacks.push(callback);
+    }
+
+    /// Moves a pending future to running; false (and nothing to run) if it
+    /// was cancelled (`set_running_or_notify_cancel`).
+    pub(crate) fn set_running(&self) -> bool {
+        let mut st = self.lock();
+        if st.status != Status::Pending {
+            return false;
+        }
+        st.status = Status::Running;
+        true
+    }
+
+    /// Finishes the future with the task's outcome.
+    pub(crate) fn finish(&self, outcome: std::result::Result<usize, FutureError>) {
+        let mut st = self.lock();
+        if matches!(st.status, Status::Cancelled | Status::Finished) {
+            return;
+        }
+        st.status = Status::Finished;
+        st.outcome = Some(outcome);
+        self.complete(st);
+    }
+
+    /// Wakes `result` callers and waiters, then runs the callbacks outside
+    /// the lock (a callback may use the future).
+    fn complete(&self, mut st: MutexGuard<'_, State>) {
+        let failed = matches!(st.outcome, Some(Err(FutureError::Failed(_) | FutureError::Broken)));
+        let callbacks = std::mem::take(&mut st.callbacks);
+        let waiters = std::mem::take(&mut st.waiters);
+        self.0.done.notify_all();
+        drop(st);
+        for (w, index) in waiters {
+            w.record(index, failed);
+        }
+        for cb in callbacks {
+            cb(self);
+        }
+    }
+
+    /// Installs `w` for index `i`, or records at once if already done.
+    fn watch(&self, w: &Arc<Waiter>, i: usize) {
+        let mut st = self.lock();
+        if let Some(outcome) = st.outcome {
+            drop(st);
+            w.record(i, matches!(outcome, Err(FutureError::Failed(_) | FutureError::Broken)));
+        } else {
+            st.waiters.push((w.clone(), i));
+        }
+    }
+
+    fn unwatch(&self, w: &Arc<Waiter>) {
+        self.lock().waiters.retain(|(x, _)| !Arc::ptr_eq(x, w));
+    }
+}
+
+/// Collects completions for `wait` and `as_completed`.
+struct Waiter {
+    state: Mutex<WaiterState>,
+    cv: Condvar,
+}
+
+struct WaiterState {
+    completed: Vec<usize>,
+    failed: bool,
+}
+
+impl Waiter {
+    fn new() -> Arc<Waiter> {
+        Arc::new(Waiter { state: Mutex::new(WaiterState { completed: Vec::new(), failed: false }), cv: Condvar::new() })
+    }
+
+    fn record(&self, index: usize, failed: bool) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.completed.push(index);
+        st.failed |= failed;
+        self.cv.notify_all();
+    }
+
+    /// Waits until `ready` holds for the state or the deadline passes.
+    fn wait_until(&self, deadline: Option<Instant>, mut ready: impl FnMut(&WaiterState) -> bool) -> MutexGuard<'_, WaiterState> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while !ready(&st) {
+            st = match deadline {
+                None => self.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    self.cv.wait_timeout(st, d - now).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+        }
+        st
+    }
+}
+
+fn deadline_of(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|d| Instant::now().checked_add(d))
+}
+
+/// Waits until `return_when` holds for `fs` or `timeout` passes
+/// (`concurrent.futures.wait`). True if the condition was met; each
+/// future's state tells which are done.
+pub fn wait(fs: &[Future], timeout: Option<Duration>, return_when: ReturnWhen) -> bool {
+    let w = Waiter::new();
+    for (i, f) in fs.iter().enumerate() {
+        f.watch(&w, i);
+    }
+    let n = fs.len();
+    let met = |st: &WaiterState| {
+        let done = st.completed.len();
+        match return_when {
+            ReturnWhen::FirstCompleted => done > 0 || n == 0,
+            ReturnWhen::FirstException => st.failed || done == n,
+            ReturnWhen::AllCompleted => done == n,
+        }
+    };
+    let result = met(&w.wait_until(deadline_of(timeout), met));
+    for f in fs {
+        f.unwatch(&w);
+    }
+    result
+}
+
+/// Calls `each` with every future of `fs` as it completes, in completion
+/// order, in this thread (`concurrent.futures.as_completed`). True if all
+/// completed; false if `timeout` passed first.
+pub fn as_completed(fs: &[Future], timeout: Option<Duration>, mut each: impl FnMut(&Future)) -> bool {
+    let w = Waiter::new();
+    for (i, f) in fs.iter().enumerate() {
+        f.watch(&w, i);
+    }
+    let deadline = deadline_of(timeout);
+    let mut yielded = 0;
+    while yielded < fs.len() {
+        let batch: Vec<usize> = {
+            let st = w.wait_until(deadline, |st| st.completed.len() > yielded);
+            if st.completed.len() == yielded {
+                break;
+            }
+            st.completed[yielded..].to_vec()
+        };
+        for i in batch {
+            yielded += 1;
+            each(&fs[i]);
+        }
+    }
+    for f in fs {
+        f.unwatch(&w);
+    }
+    yielded == fs.len()
+}
