@@ -24,7 +24,8 @@ SRCS     := $(shell find src -name '*.rs') Cargo.toml build.rs cbindgen.toml pyt
 C_TESTS  := $(patsubst c_tests/%.c,%,$(wildcard c_tests/test_*.c))
 EXAMPLES := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 
-.PHONY: all run test bench install clean rust-test loom-test header-check c-test valgrind-test examples
+.PHONY: all run test bench install clean rust-test loom-test header-check c-test valgrind-test examples \
+        cpp-test cpp-examples python-test
 
 all: $(LIB)/libpyth.so $(LIB)/libpyth.a $(BUILD)/pyth.pc
 
@@ -55,8 +56,40 @@ $(BUILD)/examples/%: examples/%.c include/pyth.h $(LIB)/libpyth.so
 
 examples: $(addprefix $(BUILD)/examples/,$(EXAMPLES))
 
-run: all examples
+run: all examples cpp-examples
 	@for e in $(EXAMPLES); do echo "== $$e"; $(BUILD)/examples/$$e || exit 1; echo; done
+	@for e in $(CPP_EXAMPLES); do echo "== C++ $$e"; $(BUILD)/cpp/examples/$$e || exit 1; echo; done
+	@for e in $(PY_EXAMPLES); do echo "== Python $$e"; \
+	    PYTHONPATH=bindings/python LIBPYTH_PATH=$(CURDIR)/$(LIB)/libpyth.so.$(SOVER) $(PYTHON) $$e || exit 1; echo; done
+
+# ---- bindings -------------------------------------------------------------
+
+PYTHON       ?= python3
+CXX          ?= g++
+CXXFLAGS     ?= -O2 -g -std=c++17 -Wall -Wextra -Werror -pthread
+CPP_TESTS    := $(patsubst bindings/cpp/tests/%.cpp,%,$(wildcard bindings/cpp/tests/test_*.cpp))
+CPP_EXAMPLES := $(patsubst bindings/cpp/examples/%.cpp,%,$(wildcard bindings/cpp/examples/*.cpp))
+PY_EXAMPLES  := $(wildcard bindings/python/examples/*.py)
+
+$(BUILD)/cpp/tests/%: bindings/cpp/tests/%.cpp bindings/cpp/pyth.hpp include/pyth.h $(LIB)/libpyth.so
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -Iinclude -Ibindings/cpp $< -o $@ -L$(LIB) -lpyth -Wl,-rpath,'$$ORIGIN/../../lib'
+
+$(BUILD)/cpp/examples/%: bindings/cpp/examples/%.cpp bindings/cpp/pyth.hpp include/pyth.h $(LIB)/libpyth.so
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -Iinclude -Ibindings/cpp $< -o $@ -L$(LIB) -lpyth -Wl,-rpath,'$$ORIGIN/../../lib'
+
+cpp-examples: $(addprefix $(BUILD)/cpp/examples/,$(CPP_EXAMPLES))
+
+cpp-test: $(addprefix $(BUILD)/cpp/tests/,$(CPP_TESTS))
+	@sh c_tests/run.sh "c++ binding tests" $(addprefix $(BUILD)/cpp/tests/,$(CPP_TESTS))
+
+# The Python binding needs nothing but the standard library and the .so.
+python-test: all
+	@if [ -d bindings/python/tests ]; then \
+	    PYTHONPATH=bindings/python LIBPYTH_PATH=$(CURDIR)/$(LIB)/libpyth.so.$(SOVER) \
+	    timeout -k 10 600 $(PYTHON) -m unittest discover -s bindings/python/tests -t bindings/python; \
+	fi
 
 # ---- tests ----------------------------------------------------------------
 
@@ -98,14 +131,14 @@ valgrind-test: $(C_SHARED)
 	@PYTH_TEST_QUICK=1 VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect" \
 	    sh c_tests/run.sh "c tests (valgrind)" $(C_SHARED)
 
-test: all header-check rust-test loom-test c-test valgrind-test
+test: all header-check rust-test loom-test c-test valgrind-test cpp-test python-test
 	@echo "make test: all suites passed"
 
 # ---- benchmarks -----------------------------------------------------------
 
 bench: all
 	$(MAKE) -C bench run
-	$(CARGO) bench --bench primitives
+	$(CARGO) bench --manifest-path bench/criterion/Cargo.toml --target-dir target/bench
 
 # ---- install --------------------------------------------------------------
 
