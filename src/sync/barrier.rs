@@ -2,8 +2,11 @@
 
 use super::deadline;
 use crate::error::{Result, BROKEN_BARRIER};
-use parking_lot_core::{self as plc, ParkResult, UnparkToken, DEFAULT_PARK_TOKEN};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use super::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use super::park::{self as plc, ParkResult, UnparkToken, DEFAULT_PARK_TOKEN};
+#[cfg(loom)]
+use loom::sync::{Mutex, MutexGuard};
+#[cfg(not(loom))]
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 

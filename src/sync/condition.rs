@@ -2,8 +2,8 @@
 
 use super::{deadline, Lock, RLock};
 use crate::error::{Error, ErrorKind, Result};
-use parking_lot_core::{self as plc, FilterOp, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
-use std::sync::atomic::{AtomicUsize, Ordering::*};
+use super::atomic::{AtomicUsize, Ordering::*};
+use super::park::{self as plc, FilterOp, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

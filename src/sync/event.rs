@@ -1,8 +1,8 @@
 //! `threading.Event`: a flag that threads can wait for.
 
 use super::deadline;
-use parking_lot_core::{self as plc, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::*};
+use super::atomic::{fence, AtomicU32, AtomicU8, Ordering::*};
+use super::park::{self as plc, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 use std::time::Duration;
 
 const SET: u8 = 1;
@@ -21,7 +21,14 @@ pub struct Event {
 
 impl Event {
     /// A new event, not set.
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
+        Event { state: AtomicU8::new(0), blocked: AtomicU32::new(0) }
+    }
+
+    /// A new event, not set (not `const` under loom, whose atomics are not).
+    #[cfg(loom)]
+    pub fn new() -> Self {
         Event { state: AtomicU8::new(0), blocked: AtomicU32::new(0) }
     }
 
@@ -105,7 +112,7 @@ impl Event {
                 // Woken by `set`: report it even if a `clear` already
                 // followed, as Python's Event does.
                 ParkResult::Unparked(_) => {
-                    std::sync::atomic::fence(Acquire);
+                    fence(Acquire);
                     break true;
                 }
                 ParkResult::TimedOut => break self.is_set(),

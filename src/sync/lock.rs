@@ -2,8 +2,8 @@
 
 use super::{deadline, TOKEN_HANDOFF, TOKEN_RETRY};
 use crate::error::{Error, ErrorKind, Result};
-use parking_lot_core::{self as plc, ParkResult, SpinWait, DEFAULT_PARK_TOKEN};
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::*};
+use super::atomic::{AtomicU32, AtomicU8, Ordering::*};
+use super::park::{self as plc, ParkResult, SpinWait, DEFAULT_PARK_TOKEN};
 use std::time::{Duration, Instant};
 
 const LOCKED: u8 = 1;
@@ -28,7 +28,14 @@ pub struct Lock {
 
 impl Lock {
     /// A new, unlocked lock.
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
+        Lock { state: AtomicU8::new(0), blocked: AtomicU32::new(0) }
+    }
+
+    /// A new, unlocked lock (not `const` under loom, whose atomics are not).
+    #[cfg(loom)]
+    pub fn new() -> Self {
         Lock { state: AtomicU8::new(0), blocked: AtomicU32::new(0) }
     }
 

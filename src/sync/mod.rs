@@ -8,12 +8,17 @@
 //! not block. They are measured on the monotonic clock, and a wait that a
 //! signal interrupts goes back to sleep until its deadline.
 
+mod atomic;
 mod barrier;
 mod condition;
 mod event;
 mod lock;
+mod park;
 mod rlock;
 mod semaphore;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
 
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionLock};

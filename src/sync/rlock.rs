@@ -3,7 +3,7 @@
 use super::Lock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::thread::get_ident;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use super::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 /// A reentrant lock, as Python's `threading.RLock`.
@@ -25,7 +25,14 @@ const UNACQUIRED: Error = Error::new(ErrorKind::Runtime, "cannot release un-acqu
 
 impl RLock {
     /// A new, unowned RLock.
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
+        RLock { lock: Lock::new(), owner: AtomicU64::new(0), count: AtomicUsize::new(0) }
+    }
+
+    /// A new, unowned RLock (not `const` under loom, whose atomics are not).
+    #[cfg(loom)]
+    pub fn new() -> Self {
         RLock { lock: Lock::new(), owner: AtomicU64::new(0), count: AtomicUsize::new(0) }
     }
 

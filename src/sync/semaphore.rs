@@ -2,8 +2,8 @@
 
 use super::{deadline, TOKEN_HANDOFF, TOKEN_RETRY};
 use crate::error::{Error, ErrorKind, Result};
-use parking_lot_core::{self as plc, FilterOp, ParkResult, SpinWait, DEFAULT_PARK_TOKEN};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use super::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use super::park::{self as plc, FilterOp, ParkResult, SpinWait, DEFAULT_PARK_TOKEN};
 use std::time::{Duration, Instant};
 
 /// Bit 0 of the state: some thread is (or may be) parked. The counter is

@@ -6,6 +6,7 @@
 //! (glibc and musl both lay the TCB out that way).
 
 /// The calling thread's identifier (`pthread_self()`); never 0.
+#[cfg(not(loom))]
 #[inline(always)]
 pub fn get_ident() -> u64 {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -24,6 +25,19 @@ pub fn get_ident() -> u64 {
         // SAFETY: pthread_self has no preconditions.
         unsafe { libc::pthread_self() as u64 }
     }
+}
+
+/// Under loom every loom thread of a model runs on the one OS thread that
+/// called `loom::model`, so the thread pointer cannot tell them apart: each
+/// loom thread gets a number of its own instead (never 0, never reused).
+#[cfg(loom)]
+pub fn get_ident() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    loom::thread_local! {
+        static IDENT: u64 = NEXT.fetch_add(1, Relaxed);
+    }
+    IDENT.with(|id| *id)
 }
 
 /// The kernel's id for the calling thread (`gettid()`).
