@@ -157,4 +157,20 @@ impl<T> Deref for Shared<T> {
 }
 
 
+/// `Box::new` that reports allocation failure instead of aborting, for the
+/// boxes a constructor makes before its handle.
+pub fn try_box<T>(value: T) -> Result<Box<T>> {
+    let layout = Layout::new::<T>();
+    if layout.size() == 0 {
+        return Ok(Box::new(value));
+    }
+    // SAFETY: non-zero size.
+    let p = NonNull::new(unsafe { alloc(layout) }.cast::<T>()).ok_or(NO_MEMORY)?;
+    // SAFETY: freshly allocated with T's layout, as Box expects.
+    unsafe {
+        p.as_ptr().write(value);
+        Ok(Box::from_raw(p.as_ptr()))
+    }
+}
+
 const NO_MEMORY: Error = Error::new(ErrorKind::NoMemory, "out of memory");

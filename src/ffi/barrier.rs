@@ -4,6 +4,7 @@ use super::handle::{self, Kind};
 use super::status::*;
 use super::timeout::{parse, Negative};
 use crate::error::Result;
+use crate::shared::try_box;
 use crate::sync::Barrier;
 use std::ffi::c_void;
 use std::time::Duration;
@@ -31,7 +32,10 @@ pub extern "C" fn pyth_barrier_new(
         let arg = action_arg as usize;
         // SAFETY: the caller's action with the caller's argument; C
         // promised the pair may be called from any thread.
-        let action = action.map(|f| Box::new(move || unsafe { f(arg as *mut c_void) }) as Box<dyn Fn() + Send + Sync>);
+        let action = match action {
+            Some(f) => Some(try_box(move || unsafe { f(arg as *mut c_void) })? as Box<dyn Fn() + Send + Sync>),
+            None => None,
+        };
         Barrier::new(parties, action, timeout)
     })
 }

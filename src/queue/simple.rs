@@ -61,6 +61,9 @@ impl<T> SimpleQueue<T> {
     /// Appends `item`; never blocks.
     pub fn put(&self, item: T) {
         let node = Box::into_raw(Box::new(Node { item, next: ptr::null_mut() }));
+        // Counted before it is visible, so a getter's decrement can never
+        // come first and wrap the count below zero.
+        self.len.fetch_add(1, Relaxed);
         let mut head = self.incoming.load(Relaxed);
         loop {
             // SAFETY: node is ours until the CAS publishes it.
@@ -70,7 +73,6 @@ impl<T> SimpleQueue<T> {
                 Err(h) => head = h,
             }
         }
-        self.len.fetch_add(1, Relaxed);
         self.seq.fetch_add(1, SeqCst);
         if self.sleepers.load(SeqCst) > 0 {
             futex_wake(&self.seq);
