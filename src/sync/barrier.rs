@@ -117,7 +117,7 @@ impl Barrier {
     }
 
     fn key(&self) -> usize {
-        self as *const Self as usize
+        &self.inside as *const AtomicUsize as usize
     }
 
     fn wait_inner(&self, timeout: Option<Duration>) -> Result<usize> {

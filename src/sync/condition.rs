@@ -105,7 +105,7 @@ impl ConditionLock for RLock {
 /// Waiters queue in arrival order; `notify(n)` wakes exactly the `n` oldest
 /// of them and a woken `wait` always reports a notification (no spurious
 /// wake-ups). The queue is parking_lot's, keyed by this condition's address,
-/// so a condition costs one word beside its lock.
+/// so a condition costs two counters beside its lock.
 ///
 /// `L` is the lock: an RLock of its own by default (`Condition::new()`),
 /// or any [`ConditionLock`], such as an `Arc<Lock>` shared with other code.
@@ -114,6 +114,8 @@ pub struct Condition<L: ConditionLock = RLock> {
     /// Threads between the start of `wait` and its return (they still read
     /// this condition), counted under the lock.
     waiters: AtomicUsize,
+    /// Threads blocked in `acquire_timeout`.
+    acquirers: AtomicUsize,
 }
 
 const WAIT_UNACQUIRED: Error = Error::new(ErrorKind::Runtime, "cannot wait on un-acquired lock");
@@ -144,7 +146,7 @@ impl Condition<RLock> {
 impl<L: ConditionLock> Condition<L> {
     /// A condition over the given lock, as `Condition(lock)`.
     pub fn with_lock(lock: L) -> Self {
-        Condition { lock, waiters: AtomicUsize::new(0) }
+        Condition { lock, waiters: AtomicUsize::new(0), acquirers: AtomicUsize::new(0) }
     }
 
     /// The underlying lock.
@@ -154,7 +156,18 @@ impl<L: ConditionLock> Condition<L> {
 
     /// Acquires the underlying lock.
     pub fn acquire_timeout(&self, timeout: Option<Duration>) -> bool {
-        self.lock.acquire_timeout(timeout)
+        if self.lock.acquire_timeout(Some(Duration::ZERO)) {
+            return true;
+        }
+        if timeout == Some(Duration::ZERO) {
+            return false;
+        }
+        // Blocked through this condition: counted, so that freeing it is
+        // refused whatever lock it borrows.
+        self.acquirers.fetch_add(1, Relaxed);
+        let acquired = self.lock.acquire_timeout(timeout);
+        self.acquirers.fetch_sub(1, Release);
+        acquired
     }
 
     /// Releases the underlying lock.
@@ -167,13 +180,17 @@ impl<L: ConditionLock> Condition<L> {
         self.lock.locked()
     }
 
-    /// Whether a thread is waiting on this condition.
+    /// Whether a thread is waiting on this condition or blocked acquiring
+    /// its lock through it.
     pub fn has_waiters(&self) -> bool {
-        self.waiters.load(SeqCst) != 0
+        self.waiters.load(SeqCst) != 0 || self.acquirers.load(SeqCst) != 0
     }
 
+    /// The parking key: the address of a field only this condition parks
+    /// on. (`self`'s address could equal that of a lock stored at offset 0
+    /// inside it, and the two queues would mix.)
     fn key(&self) -> usize {
-        self as *const Self as usize
+        &self.waiters as *const AtomicUsize as usize
     }
 
     /// Releases the lock, waits for a notification or the timeout, and
@@ -210,17 +227,20 @@ impl<L: ConditionLock> Condition<L> {
     /// Waits until `predicate` is true or the timeout has passed, and
     /// returns the predicate's last value, as `Condition.wait_for`. The
     /// predicate runs with the lock held.
+    ///
+    /// As in Python, a false predicate always leads to one `wait`, even with
+    /// a zero timeout, so calling it without the lock fails.
     pub fn wait_for(&self, mut predicate: impl FnMut() -> bool, timeout: Option<Duration>) -> Result<bool> {
         let deadline = deadline_or_now(timeout);
+        let mut first = true;
         loop {
             if predicate() {
                 return Ok(true);
             }
-            if let Some(d) = deadline {
-                if Instant::now() >= d {
-                    return Ok(false);
-                }
+            if !first && deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
             }
+            first = false;
             self.wait_until(deadline)?;
         }
     }

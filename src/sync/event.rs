@@ -78,7 +78,7 @@ impl Event {
     }
 
     fn key(&self) -> usize {
-        self as *const Self as usize
+        &self.state as *const AtomicU8 as usize
     }
 
     #[cold]

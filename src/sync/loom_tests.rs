@@ -524,47 +524,24 @@ fn loom_condition_predicate_two_notifiers() {
     check_fair_and_unfair(|| condition_predicate_two_notifiers(arc_lock));
 }
 
-// BUG (reported, not fixed here): a Condition parks on its own address, and
-// a Lock on the address of its `state` field. When the lock is embedded in
-// the Condition (`Condition::new()`, `Condition::with_lock(Lock::new())`,
-// the C API's `CondLock::Own`) and `state` lands at offset 0 of both, the two
-// keys are equal and parking_lot keeps Condition waiters and Lock acquirers
-// in one queue: a Lock release can wake a Condition waiter (its `wait`
-// returns true with no notify, or takes the Lock's fair hand-off and drops
-// it), and a `notify` can wake a Lock acquirer instead of a waiter. Rust does
-// not promise the layout: the normal build happens to put `Lock::blocked`
-// (u32) first, so `state` is at offset 4 there and the keys differ; under
-// loom the atomics are 8 bytes each and `state` is at offset 0. Keying the
-// Condition on the address of its own `waiters` field would make the keys
-// distinct whatever the layout. These models fail under loom until then:
-//
-// * `..._notify_one_of_two`: "notify(1) woke 2 threads" (a Lock release
-//   woke the second Condition waiter).
-// * `..._rlock_timed_wait`: "wait reported a notification nobody sent".
-// * `..._predicate_two_notifiers` (be_fair only): deadlock. The waiter W
-//   holds the lock and parks on the Condition; a notifier parks on the Lock
-//   behind it (PARKED set); W's `release_save` takes the Lock's slow path
-//   and `unpark_one` on the shared key wakes the queue head, W itself, with
-//   the fair hand-off token, leaving the Lock LOCKED for "the woken
-//   acquirer". W's `wait` ignores the token and calls `acquire_restore`,
-//   which parks on the Lock it was just handed: everybody sleeps. (After
-//   loom's deadlock panic, loom panics again while unwinding and the test
-//   process aborts, so run it on its own.)
+// Regression models: a condition whose lock is stored inside it. The
+// condition used to park on its own address, which could equal the address
+// of the embedded lock's state word; the two wait queues then mixed (a lock
+// release woke a condition waiter, notify(1) woke two threads, and with the
+// fair hand-off everybody slept). Conditions now park on the address of
+// their own `waiters` counter. Found by these models under loom's layout.
 
 #[test]
-#[ignore = "Condition/embedded-Lock parking keys collide (see BUG above)"]
 fn loom_condition_embedded_lock_notify_one_of_two() {
     check_fair_and_unfair(|| condition_notify_one_of_two(Lock::new));
 }
 
 #[test]
-#[ignore = "Condition/embedded-Lock parking keys collide (see BUG above)"]
 fn loom_condition_embedded_rlock_timed_wait() {
     check_fair_and_unfair(|| condition_timed_wait(RLock::new));
 }
 
 #[test]
-#[ignore = "Condition/embedded-Lock parking keys collide (see BUG above)"]
 fn loom_condition_embedded_lock_predicate_two_notifiers() {
     check_fair_and_unfair(|| condition_predicate_two_notifiers(Lock::new));
 }

@@ -129,7 +129,7 @@ impl Semaphore {
     }
 
     fn key(&self) -> usize {
-        self as *const Self as usize
+        &self.state as *const AtomicU64 as usize
     }
 
     #[cold]
