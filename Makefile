@@ -33,15 +33,17 @@ $(RUSTLIB)/libpyth.so $(RUSTLIB)/libpyth.a include/pyth.h: $(SRCS)
 	$(CARGO) build --release --lib
 	@touch $(RUSTLIB)/libpyth.so $(RUSTLIB)/libpyth.a
 
+# Copied under a temporary name and renamed: a running program keeps its
+# mapping of the old file instead of crashing (SIGBUS) when it is rewritten.
 $(LIB)/libpyth.so: $(RUSTLIB)/libpyth.so
 	@mkdir -p $(LIB)
-	cp $< $(LIB)/libpyth.so.$(VERSION)
+	cp $< $(LIB)/libpyth.so.$(VERSION).tmp && mv -f $(LIB)/libpyth.so.$(VERSION).tmp $(LIB)/libpyth.so.$(VERSION)
 	ln -sf libpyth.so.$(VERSION) $(LIB)/libpyth.so.$(SOVER)
 	ln -sf libpyth.so.$(SOVER) $(LIB)/libpyth.so
 
 $(LIB)/libpyth.a: $(RUSTLIB)/libpyth.a
 	@mkdir -p $(LIB)
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/pyth.pc: pyth.pc.in Makefile
 	@mkdir -p $(BUILD)

@@ -20,12 +20,22 @@ pub extern "C" fn pyth_event_new() -> *mut pyth_event_t {
 #[no_mangle]
 pub unsafe extern "C" fn pyth_event_is_set(e: *const pyth_event_t) -> bool {
     // SAFETY: the C caller passes a handle from pyth_event_new.
-    run_or(false, || Ok(unsafe { handle::get::<Event, _>(e, Kind::Event)? }.is_set()))
+    match unsafe { handle::peek::<Event, _>(e, Kind::Event) } {
+        Some(e) => e.is_set(),
+        // SAFETY: forwarded; reports the bad handle.
+        None => run_or(false, || unsafe { handle::get::<Event, _>(e, Kind::Event) }.map(|_| false)),
+    }
 }
 
 /// Sets the flag and wakes every waiting thread.
 #[no_mangle]
 pub unsafe extern "C" fn pyth_event_set(e: *mut pyth_event_t) -> pyth_status {
+    // SAFETY: the C caller passes a handle from pyth_event_new.
+    if let Some(ev) = unsafe { handle::peek::<Event, _>(e, Kind::Event) } {
+        if ev.fast_set() {
+            return PYTH_OK;
+        }
+    }
     run(|| {
         // SAFETY: as above.
         unsafe { handle::get::<Event, _>(e, Kind::Event)? }.set();
@@ -36,6 +46,11 @@ pub unsafe extern "C" fn pyth_event_set(e: *mut pyth_event_t) -> pyth_status {
 /// Resets the flag.
 #[no_mangle]
 pub unsafe extern "C" fn pyth_event_clear(e: *mut pyth_event_t) -> pyth_status {
+    // SAFETY: the C caller passes a handle from pyth_event_new.
+    if let Some(ev) = unsafe { handle::peek::<Event, _>(e, Kind::Event) } {
+        ev.clear();
+        return PYTH_OK;
+    }
     run(|| {
         // SAFETY: as above.
         unsafe { handle::get::<Event, _>(e, Kind::Event)? }.clear();

@@ -35,6 +35,24 @@ pub unsafe fn get<'a, T, P>(p: *const P, kind: Kind) -> Result<&'a T> {
     Ok(unsafe { Handle::value_of(h) })
 }
 
+/// The fast paths' check: the value behind `p` if it is a live handle of
+/// `kind`, else `None` (the caller then takes its full path, which reports
+/// the error). Inlined into every fast path: a NULL test, an alignment
+/// test and one compare of the tag.
+///
+/// # Safety
+/// As for [`get`].
+#[inline(always)]
+pub unsafe fn peek<'a, T, P>(p: *const P, kind: Kind) -> Option<&'a T> {
+    let h = p.cast::<Handle<T>>();
+    // SAFETY: checked for NULL and alignment first; then as for `get`.
+    if h.is_null() || h as usize & (std::mem::align_of::<Handle<T>>() - 1) != 0 || unsafe { Handle::kind_of(h) } != kind as u32 {
+        return None;
+    }
+    // SAFETY: the tag says this block holds a T.
+    Some(unsafe { Handle::value_of(h) })
+}
+
 /// Takes a new counted reference to the handle behind `p`.
 ///
 /// # Safety

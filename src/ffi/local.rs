@@ -37,6 +37,17 @@ pub extern "C" fn pyth_local_new(
 #[no_mangle]
 pub unsafe extern "C" fn pyth_local_get(local: *mut pyth_local_t) -> *mut c_void {
     // SAFETY: the C caller passes a handle from pyth_local_new.
+    if let Some(v) = unsafe { handle::peek::<Local, _>(local, Kind::Local) }.and_then(Local::get_fast) {
+        return v as *mut c_void;
+    }
+    // SAFETY: forwarded.
+    unsafe { local_get(local) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn local_get(local: *mut pyth_local_t) -> *mut c_void {
+    // SAFETY: forwarded.
     run_or(std::ptr::null_mut(), || Ok(unsafe { handle::get::<Local, _>(local, Kind::Local)? }.get() as *mut c_void))
 }
 
@@ -44,6 +55,19 @@ pub unsafe extern "C" fn pyth_local_get(local: *mut pyth_local_t) -> *mut c_void
 /// not NULL, goes to `dtor`. `set(NULL)` clears it.
 #[no_mangle]
 pub unsafe extern "C" fn pyth_local_set(local: *mut pyth_local_t, value: *mut c_void) -> pyth_status {
+    // SAFETY: the C caller passes a handle from pyth_local_new.
+    if let Some(l) = unsafe { handle::peek::<Local, _>(local, Kind::Local) } {
+        if l.set_fast(value as usize) {
+            return PYTH_OK;
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { local_set(local, value) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn local_set(local: *mut pyth_local_t, value: *mut c_void) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         unsafe { handle::get::<Local, _>(local, Kind::Local)? }.set(value as usize);

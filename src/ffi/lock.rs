@@ -27,6 +27,20 @@ pub extern "C" fn pyth_lock_new() -> *mut pyth_lock_t {
 /// `PYTH_FOREVER`, or NaN; `PYTH_EOVERFLOW` above `PYTH_TIMEOUT_MAX`.
 #[no_mangle]
 pub unsafe extern "C" fn pyth_lock_acquire(lock: *mut pyth_lock_t, blocking: bool, timeout: f64) -> pyth_status {
+    // SAFETY: the C caller passes a handle from pyth_lock_new.
+    if let Some(l) = unsafe { handle::peek::<Lock, _>(lock, Kind::Lock) } {
+        // With PYTH_FOREVER, blocking or not, a free lock is simply taken.
+        if timeout == PYTH_FOREVER && l.fast_acquire() {
+            return PYTH_OK;
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { lock_acquire(lock, blocking, timeout) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn lock_acquire(lock: *mut pyth_lock_t, blocking: bool, timeout: f64) -> pyth_status {
     run(|| {
         // SAFETY: the C caller passes a handle from pyth_lock_new.
         let lock: &Lock = unsafe { handle::get(lock, Kind::Lock)? };
@@ -43,6 +57,19 @@ pub unsafe extern "C" fn pyth_lock_acquire(lock: *mut pyth_lock_t, blocking: boo
 /// ("release unlocked lock") if it is not locked.
 #[no_mangle]
 pub unsafe extern "C" fn pyth_lock_release(lock: *mut pyth_lock_t) -> pyth_status {
+    // SAFETY: the C caller passes a handle from pyth_lock_new.
+    if let Some(l) = unsafe { handle::peek::<Lock, _>(lock, Kind::Lock) } {
+        if l.fast_release() {
+            return PYTH_OK;
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { lock_release(lock) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn lock_release(lock: *mut pyth_lock_t) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         let lock: &Lock = unsafe { handle::get(lock, Kind::Lock)? };

@@ -21,6 +21,19 @@ pub extern "C" fn pyth_rlock_new() -> *mut pyth_rlock_t {
 /// already owns it. `blocking` and `timeout` as for `pyth_lock_acquire`.
 #[no_mangle]
 pub unsafe extern "C" fn pyth_rlock_acquire(rlock: *mut pyth_rlock_t, blocking: bool, timeout: f64) -> pyth_status {
+    // SAFETY: the C caller passes a handle from pyth_rlock_new.
+    if let Some(r) = unsafe { handle::peek::<RLock, _>(rlock, Kind::RLock) } {
+        if timeout == PYTH_FOREVER && r.fast_acquire() {
+            return PYTH_OK;
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { rlock_acquire(rlock, blocking, timeout) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn rlock_acquire(rlock: *mut pyth_rlock_t, blocking: bool, timeout: f64) -> pyth_status {
     run(|| {
         // SAFETY: the C caller passes a handle from pyth_rlock_new.
         let rlock: &RLock = unsafe { handle::get(rlock, Kind::RLock)? };
@@ -37,6 +50,19 @@ pub unsafe extern "C" fn pyth_rlock_acquire(rlock: *mut pyth_rlock_t, blocking: 
 /// release: `PYTH_ERUNTIME` ("cannot release un-acquired lock") otherwise.
 #[no_mangle]
 pub unsafe extern "C" fn pyth_rlock_release(rlock: *mut pyth_rlock_t) -> pyth_status {
+    // SAFETY: the C caller passes a handle from pyth_rlock_new.
+    if let Some(r) = unsafe { handle::peek::<RLock, _>(rlock, Kind::RLock) } {
+        if r.fast_release() {
+            return PYTH_OK;
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { rlock_release(rlock) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn rlock_release(rlock: *mut pyth_rlock_t) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         let rlock: &RLock = unsafe { handle::get(rlock, Kind::RLock)? };

@@ -2,7 +2,7 @@
 
 use super::handle::{self, Kind};
 use super::status::*;
-use super::timeout::{parse_acquire, Negative};
+use super::timeout::{parse_acquire, Negative, PYTH_FOREVER};
 use crate::sync::Semaphore;
 
 /// A semaphore, plain or bounded (Python's `threading.Semaphore` and
@@ -31,6 +31,19 @@ pub extern "C" fn pyth_bounded_semaphore_new(value: i64) -> *mut pyth_semaphore_
 /// `PYTH_FOREVER`). `PYTH_OK` if acquired, `PYTH_TIMEOUT` if not.
 #[no_mangle]
 pub unsafe extern "C" fn pyth_semaphore_acquire(s: *mut pyth_semaphore_t, blocking: bool, timeout: f64) -> pyth_status {
+    // SAFETY: the C caller passes a handle from pyth_*semaphore_new.
+    if let Some(sem) = unsafe { handle::peek::<Semaphore, _>(s, Kind::Semaphore) } {
+        if timeout == PYTH_FOREVER && sem.fast_acquire() {
+            return PYTH_OK;
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { semaphore_acquire(s, blocking, timeout) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn semaphore_acquire(s: *mut pyth_semaphore_t, blocking: bool, timeout: f64) -> pyth_status {
     run(|| {
         // SAFETY: the C caller passes a handle from pyth_*semaphore_new.
         let s: &Semaphore = unsafe { handle::get(s, Kind::Semaphore)? };
@@ -45,6 +58,19 @@ pub unsafe extern "C" fn pyth_semaphore_acquire(s: *mut pyth_semaphore_t, blocki
 /// `PYTH_EOVERFLOW` if the counter would exceed `INT64_MAX`.
 #[no_mangle]
 pub unsafe extern "C" fn pyth_semaphore_release(s: *mut pyth_semaphore_t, n: usize) -> pyth_status {
+    // SAFETY: the C caller passes a handle from pyth_*semaphore_new.
+    if let Some(sem) = unsafe { handle::peek::<Semaphore, _>(s, Kind::Semaphore) } {
+        if n == 1 && sem.fast_release() {
+            return PYTH_OK;
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { semaphore_release(s, n) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn semaphore_release(s: *mut pyth_semaphore_t, n: usize) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         let s: &Semaphore = unsafe { handle::get(s, Kind::Semaphore)? };

@@ -51,6 +51,14 @@ impl Event {
         }
     }
 
+    /// `set` when nobody is parked: true if done (the flag is set), false
+    /// if waiters must be woken through the full `set`.
+    #[inline(always)]
+    pub(crate) fn fast_set(&self) -> bool {
+        let state = self.state.load(Relaxed);
+        state & SET != 0 || (state == 0 && self.state.compare_exchange(0, SET, Release, Relaxed).is_ok())
+    }
+
     /// Resets the flag.
     #[inline]
     pub fn clear(&self) {

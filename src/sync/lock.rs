@@ -85,6 +85,19 @@ impl Lock {
         self.release_slow()
     }
 
+    /// One attempt at the uncontended acquire: a single compare-and-swap,
+    /// for callers that have their own slow path.
+    #[inline(always)]
+    pub(crate) fn fast_acquire(&self) -> bool {
+        self.state.compare_exchange_weak(0, LOCKED, Acquire, Relaxed).is_ok()
+    }
+
+    /// One attempt at the uncontended release (nobody parked).
+    #[inline(always)]
+    pub(crate) fn fast_release(&self) -> bool {
+        self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_ok()
+    }
+
     /// Whether the lock is held by some thread.
     #[inline]
     pub fn locked(&self) -> bool {

@@ -87,6 +87,43 @@ impl RLock {
         Ok(())
     }
 
+    /// The acquire without waiting or calls: one more level for the owner,
+    /// or a free lock taken with one compare-and-swap. False means "use the
+    /// full path", not "held by another".
+    #[inline(always)]
+    pub(crate) fn fast_acquire(&self) -> bool {
+        let me = get_ident();
+        if self.owner.load(Relaxed) == me {
+            let c = self.count.load(Relaxed);
+            self.count.store(c.saturating_add(1), Relaxed);
+            return true;
+        }
+        if !self.lock.fast_acquire() {
+            return false;
+        }
+        self.owner.store(me, Relaxed);
+        self.count.store(1, Relaxed);
+        true
+    }
+
+    /// The owner's release when it cannot fail; false means "use the full
+    /// path" (not the owner).
+    #[inline(always)]
+    pub(crate) fn fast_release(&self) -> bool {
+        if self.owner.load(Relaxed) != get_ident() {
+            return false;
+        }
+        let c = self.count.load(Relaxed) - 1;
+        self.count.store(c, Relaxed);
+        if c == 0 {
+            self.owner.store(0, Relaxed);
+            if !self.lock.fast_release() {
+                let _ = self.lock.release();
+            }
+        }
+        true
+    }
+
     /// Whether any thread holds it (Python 3.14's `RLock.locked()`).
     #[inline]
     pub fn locked(&self) -> bool {

@@ -80,6 +80,24 @@ impl Semaphore {
         false
     }
 
+    /// One compare-and-swap at taking a unit; false means "use the full
+    /// path".
+    #[inline(always)]
+    pub(crate) fn fast_acquire(&self) -> bool {
+        let state = self.state.load(Relaxed);
+        state >= ONE && self.state.compare_exchange_weak(state, state - ONE, Acquire, Relaxed).is_ok()
+    }
+
+    /// One compare-and-swap at `release(1)` with nobody parked and room
+    /// under the bound; false means "use the full path".
+    #[inline(always)]
+    pub(crate) fn fast_release(&self) -> bool {
+        let state = self.state.load(Relaxed);
+        state & PARKED == 0
+            && state / ONE < self.bound.unwrap_or(MAX_VALUE)
+            && self.state.compare_exchange_weak(state, state + ONE, Release, Relaxed).is_ok()
+    }
+
     /// Waits at most `timeout` (`None`: forever) for a unit; true if taken.
     #[inline]
     pub fn acquire_timeout(&self, timeout: Option<Duration>) -> bool {

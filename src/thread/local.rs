@@ -48,7 +48,15 @@ impl Table {
     #[inline(always)]
     fn slot(&self, index: usize) -> Option<&Slot> {
         let (k, off) = split(index);
-        let chunk = self.chunks[k].load(Acquire);
+        self.slot_at(k, off)
+    }
+
+    /// The slot at a split index (see `split`: `k < CHUNKS`).
+    #[inline(always)]
+    fn slot_at(&self, k: usize, off: usize) -> Option<&Slot> {
+        debug_assert!(k < CHUNKS && off < chunk_len(k));
+        // SAFETY: split() yields k < CHUNKS for every index below 2^53.
+        let chunk = unsafe { self.chunks.get_unchecked(k) }.load(Acquire);
         if chunk.is_null() {
             return None;
         }
@@ -106,6 +114,8 @@ fn globals() -> MutexGuard<'static, Globals> {
 /// A thread-local word, as Python's `threading.local` (one attribute).
 pub struct Local {
     index: usize,
+    /// `split(index)`, computed once.
+    at: (usize, usize),
     meta: Arc<Meta>,
 }
 
@@ -131,24 +141,44 @@ impl Local {
                 g.metas.len() - 1
             }
         };
-        Local { index, meta }
+        Local { index, at: split(index), meta }
     }
 
     /// This thread's value: the one it set, else `init`'s result (run once
     /// per thread), else 0.
     #[inline]
     pub fn get(&self) -> usize {
+        self.get_fast().unwrap_or_else(|| self.get_slow())
+    }
+
+    /// `get` when this thread's slot exists and was initialised: a TLS
+    /// word, a chunk pointer and the slot, no call.
+    #[inline(always)]
+    pub(crate) fn get_fast(&self) -> Option<usize> {
         let t = tls::locals();
-        if t != 0 {
-            // SAFETY: the word holds this thread's live table.
-            if let Some(slot) = unsafe { &*(t as *const Table) }.slot(self.index) {
-                let v = slot.value.load(Relaxed);
-                if v != 0 || slot.inited.load(Relaxed) {
-                    return v;
-                }
-            }
+        if t == 0 {
+            return None;
         }
-        self.get_slow()
+        // SAFETY: the word holds this thread's live table.
+        let slot = unsafe { &*(t as *const Table) }.slot_at(self.at.0, self.at.1)?;
+        let v = slot.value.load(Acquire);
+        (v != 0 || slot.inited.load(Relaxed)).then_some(v)
+    }
+
+    /// `set` when this thread's slot exists; false: use `set`.
+    #[inline(always)]
+    pub(crate) fn set_fast(&self, value: usize) -> bool {
+        let t = tls::locals();
+        if t == 0 {
+            return false;
+        }
+        // SAFETY: the word holds this thread's live table.
+        let Some(slot) = unsafe { &*(t as *const Table) }.slot_at(self.at.0, self.at.1) else { return false };
+        if !slot.inited.load(Relaxed) {
+            slot.inited.store(true, Relaxed);
+        }
+        self.store(slot, value);
+        true
     }
 
     #[cold]
@@ -170,12 +200,23 @@ impl Local {
         self.store(slot, value);
     }
 
+    #[inline(always)]
     fn store(&self, slot: &Slot, value: usize) {
-        let old = slot.value.swap(value, AcqRel);
+        // Only this thread writes its slot; another thread only takes the
+        // value out when the local is freed, which may not race with a set
+        // (the handle would be in use after free). A load and a store, not
+        // a swap, keep set at pthread_setspecific's cost.
+        let old = slot.value.load(Relaxed);
+        slot.value.store(value, Release);
         if old != 0 && old != value {
-            if let Some(dtor) = &self.meta.dtor {
-                dtor(old);
-            }
+            self.destroy(old);
+        }
+    }
+
+    #[cold]
+    fn destroy(&self, old: usize) {
+        if let Some(dtor) = &self.meta.dtor {
+            dtor(old);
         }
     }
 }
