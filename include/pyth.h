@@ -172,6 +172,12 @@ pyth_status pyth_last_status(void);
 // the timeout is NaN, `PYTH_EOVERFLOW` if it is too large.
 pyth_barrier_t *pyth_barrier_new(size_t parties, void (*action)(void *arg), void *action_arg, double timeout);
 
+// As `pyth_barrier_new`, with an action that can fail (Python: raise): a
+// nonzero return breaks the barrier; the thread that ran the action gets
+// `PYTH_EFAILED` (the code is in its `pyth_last_error()` message), the
+// others `PYTH_EBROKEN`.
+pyth_barrier_t *pyth_barrier_new_ex(size_t parties, int (*action)(void *arg), void *action_arg, double timeout);
+
 // Waits, with the barrier's own timeout, until all parties are there.
 // Stores this thread's arrival index (0 to parties-1, distinct in each
 // cycle) in `*index` if `index` is not NULL. `PYTH_EBROKEN` if the barrier

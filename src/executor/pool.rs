@@ -108,8 +108,10 @@ impl Executor {
             return Err(Error::new(ErrorKind::Shutdown, "cannot schedule new futures after interpreter shutdown"));
         }
         let future = Future::new()?;
-        pool.queue.put(Some(WorkItem { future: future.clone(), task }));
+        // A worker first: if none can be started the task is not queued, so
+        // a failed submit never runs it later (its argument may be gone).
         pool.adjust_thread_count(&mut st)?;
+        pool.queue.put(Some(WorkItem { future: future.clone(), task }));
         Ok(future)
     }
 

@@ -3,10 +3,10 @@
 use super::handle::{self, Kind};
 use super::status::*;
 use super::timeout::{parse, Negative};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::shared::try_box;
-use crate::sync::Barrier;
-use std::ffi::c_void;
+use crate::sync::{Barrier, BarrierAction};
+use std::ffi::{c_int, c_void};
 use std::time::Duration;
 
 /// A barrier (Python's `threading.Barrier`). Opaque.
@@ -33,7 +33,36 @@ pub extern "C" fn pyth_barrier_new(
         // SAFETY: the caller's action with the caller's argument; C
         // promised the pair may be called from any thread.
         let action = match action {
-            Some(f) => Some(try_box(move || unsafe { f(arg as *mut c_void) })? as Box<dyn Fn() + Send + Sync>),
+            Some(f) => Some(try_box(move || {
+                unsafe { f(arg as *mut c_void) };
+                Ok(())
+            })? as BarrierAction),
+            None => None,
+        };
+        Barrier::new(parties, action, timeout)
+    })
+}
+
+/// As `pyth_barrier_new`, with an action that can fail (Python: raise): a
+/// nonzero return breaks the barrier; the thread that ran the action gets
+/// `PYTH_EFAILED` (the code is in its `pyth_last_error()` message), the
+/// others `PYTH_EBROKEN`.
+#[no_mangle]
+pub extern "C" fn pyth_barrier_new_ex(
+    parties: usize,
+    action: Option<unsafe extern "C" fn(arg: *mut c_void) -> c_int>,
+    action_arg: *mut c_void,
+    timeout: f64,
+) -> *mut pyth_barrier_t {
+    handle::new_raw(Kind::Barrier, || {
+        let timeout = parse(timeout, Negative::NoBlock)?;
+        let arg = action_arg as usize;
+        let action = match action {
+            // SAFETY: the caller's action with the caller's argument.
+            Some(f) => Some(try_box(move || match unsafe { f(arg as *mut c_void) } {
+                0 => Ok(()),
+                code => Err(Error::with_message(ErrorKind::Failed, format!("barrier action failed with code {code}"))),
+            })? as BarrierAction),
             None => None,
         };
         Barrier::new(parties, action, timeout)

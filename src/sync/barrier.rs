@@ -13,8 +13,11 @@ use std::time::Duration;
 const PASSED: UnparkToken = UnparkToken(1);
 const BROKEN: UnparkToken = UnparkToken(2);
 
-/// The action run by the last thread to arrive, before the others are let go.
-pub type BarrierAction = Box<dyn Fn() + Send + Sync>;
+/// The action run by the last thread to arrive, before the others are let
+/// go. An error (like an exception raised by a Python action) breaks the
+/// barrier: the thread that ran it gets the error, the others
+/// `BrokenBarrierError`.
+pub type BarrierAction = Box<dyn Fn() -> Result<()> + Send + Sync>;
 
 /// A barrier for a fixed number of parties, as Python's `threading.Barrier`.
 ///
@@ -130,10 +133,17 @@ impl Barrier {
         if st.count == self.parties {
             if let Some(action) = &self.action {
                 self.n_waiting.store(st.count, Relaxed);
-                if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(action)) {
-                    self.break_locked(&mut st);
-                    drop(st);
-                    std::panic::resume_unwind(panic);
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(action)) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        self.break_locked(&mut st);
+                        return Err(e);
+                    }
+                    Err(panic) => {
+                        self.break_locked(&mut st);
+                        drop(st);
+                        std::panic::resume_unwind(panic);
+                    }
                 }
             }
             self.end_generation(&mut st, true);
@@ -216,7 +226,10 @@ mod tests {
     fn cycles_with_distinct_indices() {
         let runs = Arc::new(AtomicUsize::new(0));
         let r = runs.clone();
-        let b = Arc::new(Barrier::new(3, Some(Box::new(move || { r.fetch_add(1, SeqCst); })), None).unwrap());
+        let b = Arc::new(Barrier::new(3, Some(Box::new(move || {
+            r.fetch_add(1, SeqCst);
+            Ok(())
+        })), None).unwrap());
         let threads: Vec<_> = (0..3)
             .map(|_| {
                 let b = b.clone();

@@ -557,6 +557,7 @@ fn loom_barrier_two_parties() {
         let r = runs.clone();
         let action = Box::new(move || {
             r.fetch_add(1, SeqCst);
+            Ok(())
         });
         let b = Arc::new(Barrier::new(2, Some(action), None).unwrap());
         let b2 = b.clone();

@@ -20,7 +20,7 @@ mod semaphore;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
-pub use barrier::Barrier;
+pub use barrier::{Barrier, BarrierAction};
 pub use condition::{Condition, ConditionLock};
 pub use event::Event;
 pub use lock::Lock;
