@@ -142,4 +142,71 @@ static inline void join_within(h_thread t, double seconds) {
 
 #include <sched.h>
 
+/* ---- helpers for the primitive tests ------------------------------------ */
+
+#include <stdbool.h>
+#include <sys/syscall.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+
+/* Whether the program runs under valgrind (or in quick mode). */
+static inline bool h_on_valgrind(void) {
+#ifdef RUNNING_ON_VALGRIND
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return false;
+#endif
+}
+static inline bool h_quick(void) { return getenv("PYTH_TEST_QUICK") != NULL || h_on_valgrind(); }
+
+/* A generous upper bound on scheduling delays, in seconds: added to a
+ * timeout to bound how late a timed wait may return (2 noisy cores, and
+ * valgrind is ~50x slower). */
+static inline double h_slack(void) { return h_quick() ? 20.0 : 3.0; }
+
+/* The calling thread's kernel id. */
+static inline int h_gettid(void) { return (int)syscall(SYS_gettid); }
+
+/* Whether thread `tid` of this process is asleep in a futex wait, which is
+ * where a thread blocked in a libpyth call sleeps. Reads /proc: the
+ * thread's state must be 'S' and, where /proc/.../syscall is readable, its
+ * current system call futex. */
+static inline bool h_in_futex_wait(int tid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || p[2] != 'S') return false;
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+    f = fopen(path, "r");
+    if (!f) return true;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    if (n == 0) return true;
+    return atoi(buf) == SYS_futex; /* "running" reads as 0 */
+}
+
+/* Waits until thread `tid` sleeps in a futex wait, at most `seconds`;
+ * returns whether it does. `tid` must have been published (by the thread
+ * itself, with h_gettid) before it made the blocking call. */
+#define WAIT_BLOCKED(tid, seconds) WAIT_UNTIL(h_in_futex_wait(tid), seconds)
+
+/* Checks that `cond` stays false for a short observation window (`seconds`):
+ * for checking that something did NOT happen. */
+#define STAYS_FALSE(cond, seconds)                                             \
+    ({                                                                         \
+        double h_end2 = now_s() + (seconds);                                   \
+        struct timespec h_ms = {0, 1000000};                                   \
+        while (!(cond) && now_s() < h_end2) nanosleep(&h_ms, NULL);            \
+        !(cond);                                                               \
+    })
+
 #endif
