@@ -1,10 +1,7 @@
-/* Condition tests that fail because of library bugs (see the report);
- * not built by `make c-test` (not test_*.c) until the bugs are fixed.
- * Build and run by hand:
- *   cc -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -pthread -Iinclude \
- *      c_tests/pending_cond.c -o /tmp/pending_cond -Lbuild/lib -lpyth \
- *      -Wl,-rpath,$PWD/build/lib && /tmp/pending_cond
- * Rename to test_cond_pending.c (or fold into test_cond.c) once fixed. */
+/* Regression tests for two Condition bugs the C suite found: wait_for with
+ * a false predicate always waits once (so without the lock it fails, even
+ * with a zero timeout), and a thread blocked in pyth_cond_acquire on a
+ * borrowed lock makes pyth_cond_free refuse with PYTH_EBUSY. */
 #include "harness.h"
 
 static atomic_int pred_calls;
@@ -14,11 +11,10 @@ static bool false_pred(void *arg) {
     return false;
 }
 
-/* BUG 1. Python's Condition.wait_for calls self.wait(timeout) whenever the
+/* Python's Condition.wait_for calls self.wait(timeout) whenever the
  * predicate is false, even with timeout 0 or a negative one, and wait()
  * without the lock raises RuntimeError("cannot wait on un-acquired lock").
- * libpyth checks the deadline first and returns PYTH_TIMEOUT instead.
- * (With PYTH_FOREVER or a positive timeout it does return PYTH_ERUNTIME.) */
+ * (libpyth once checked the deadline first and returned PYTH_TIMEOUT.) */
 TEST(cond_wait_for_false_predicate_without_lock_zero_timeout) {
     pyth_cond_t *c = pyth_cond_new();
     CHECK_STATUS(pyth_cond_wait_for(c, false_pred, NULL, 0.0), PYTH_ERUNTIME);
@@ -44,15 +40,11 @@ static void *acquirer_fn(void *p) {
     return NULL;
 }
 
-/* BUG 2. API.md: "Freeing a primitive that a thread is blocked on is
+/* API.md: "Freeing a primitive that a thread is blocked on is
  * refused with PYTH_EBUSY and the handle stays valid." A thread blocked in
  * pyth_cond_acquire on a condition built with pyth_cond_new_with_lock or
- * pyth_cond_new_with_rlock is blocked on that condition, but
- * pyth_cond_free returns PYTH_OK and frees it while the thread is still
- * inside pyth_cond_acquire (for pyth_cond_new() the same case is
- * correctly refused: see cond_free_while_acquiring_own_lock in
- * test_cond.c). The busy check in src/ffi/cond.rs only looks at the lock's
- * waiters when the condition owns its lock (CondLock::Own). */
+ * pyth_cond_new_with_rlock is blocked on that condition, so the free is
+ * refused (it once was only for a condition owning its lock). */
 TEST(cond_free_while_acquiring_borrowed_lock) {
     for (int v = 0; v < 2; v++) {
         pyth_lock_t *l = v ? NULL : pyth_lock_new();
@@ -65,7 +57,7 @@ TEST(cond_free_while_acquiring_borrowed_lock) {
         pyth_status st = PYTH_EBUSY;
         if (WAIT_BLOCKED(atomic_load(&a.tid), 30)) {
             st = pyth_cond_free(c);
-            CHECK_EQ(st, PYTH_EBUSY);  /* actual: PYTH_OK */
+            CHECK_EQ(st, PYTH_EBUSY);
         } else {
             CHECK(!"acquirer never blocked");
         }
