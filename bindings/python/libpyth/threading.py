@@ -120,6 +120,9 @@ def _blocking(attempt, timeout):
     if (timeout != _FOREVER and not (_SLICE < timeout <= TIMEOUT_MAX)) \
             or _std_get_ident() != _MAIN_IDENT:
         return attempt(timeout)
+    st = attempt(0.0)           # the uncontended case: one call
+    if st not in _RETRY:
+        return st
     deadline = None if timeout == _FOREVER else _monotonic() + timeout
     t = _SLICE
     while True:
@@ -216,9 +219,12 @@ class Lock(_Handle):
         """Acquire the lock, blocking or non-blocking, with an optional
         timeout; return True if it was acquired."""
         blocking = bool(blocking)
-        t = _seconds(timeout)
-        if t == -1:
+        if timeout == -1 and type(timeout) is int:
             t = _FOREVER
+        else:
+            t = _seconds(timeout)
+            if t == -1:
+                t = _FOREVER
         h = self._h
         if not blocking:
             st = _c.pyth_lock_acquire(h, False, t)
@@ -283,9 +289,12 @@ class RLock(_Handle):
         """Acquire the lock, or one more recursion level if this thread owns
         it; return True if acquired."""
         blocking = bool(blocking)
-        t = _seconds(timeout)
-        if t == -1:
+        if timeout == -1 and type(timeout) is int:
             t = _FOREVER
+        else:
+            t = _seconds(timeout)
+            if t == -1:
+                t = _FOREVER
         h = self._h
         if not blocking:
             st = _c.pyth_rlock_acquire(h, False, t)
@@ -402,7 +411,7 @@ class Condition(_Handle):
         if lock is None:
             lock = RLock()
         self._lock = lock
-        self._nwaiting = 0
+        self._waiting = set()       # idents of the threads in wait() (repr)
         if isinstance(lock, RLock):
             self._adopt(_c.pyth_cond_new_with_rlock(lock._h))
         elif isinstance(lock, Lock):
@@ -419,7 +428,7 @@ class Condition(_Handle):
     def _init_borrowed(self):
         # A condition made by C code: its lock is reached through it.
         self._lock = None
-        self._nwaiting = 0
+        self._waiting = set()
         h = self._h
         self.acquire = lambda blocking=True, timeout=-1: _cond_acquire(h, blocking, timeout)
         self.release = lambda: _check(_c.pyth_cond_release(h)) and None
@@ -438,7 +447,7 @@ class Condition(_Handle):
         if self._h is None:
             n = len(self._waiters)
         else:
-            n = self._nwaiting
+            n = len(self._waiting)
         if self._lock is None:
             lock = "<%s libpyth lock at %s>" % (
                 "locked" if _c.pyth_cond_locked(self._h) else "unlocked", hex(self._h))
@@ -475,11 +484,12 @@ class Condition(_Handle):
         t = _wait_seconds(timeout)
         rlock = self._tracking()
         saved = rlock._save_tracking() if rlock is not None else None
-        self._nwaiting += 1
+        me = _std_get_ident()
+        self._waiting.add(me)
         try:
             st = _c.pyth_cond_wait(self._h, t)
         finally:
-            self._nwaiting -= 1
+            self._waiting.discard(me)
             if rlock is not None:
                 rlock._restore_tracking(saved)
         return _check(st) == _OK
@@ -510,11 +520,12 @@ class Condition(_Handle):
 
         cb = _lib.PREDICATE_FN(pred)
         box[2] = rlock._save_tracking() if rlock is not None else None
-        self._nwaiting += 1
+        me = _std_get_ident()
+        self._waiting.add(me)
         try:
             st = _c.pyth_cond_wait_for(self._h, cb, None, t)
         finally:
-            self._nwaiting -= 1
+            self._waiting.discard(me)
             if rlock is not None:
                 rlock._restore_tracking(box[2])
         if box[1] is not None:
@@ -889,10 +900,12 @@ def stack_size(size=None):
     return previous.value
 
 
-# Thread objects by handle address: threads started here (from start()
-# until pruned after they end), the main thread, dummies and threads
-# started by C code that Python has seen.
-_by_handle = {}
+# Thread objects by handle address (weak: a thread started here is kept
+# alive by _running while its Python part runs, then by its users only).
+_by_handle = _weakref.WeakValueDictionary()
+# Strong references to the wrappers of the threads not started here (the
+# main thread, dummies, threads started by C code), until they end.
+_keep = {}
 # Started threads by key (the `arg` of the C target) while their Python
 # part runs; keeps the Thread objects alive.
 _running = {}
@@ -906,11 +919,21 @@ _REPORTED = 0x50595448   # "PYTH"
 
 def _prune():
     global _prune_mark
-    for h, t in list(_by_handle.items()):
-        if t is not _main_thread and not _c.pyth_thread_is_alive(h) \
-                and t._key not in _running:
-            _by_handle.pop(h, None)
-    _prune_mark = 2 * len(_by_handle) + 16
+    for h, t in list(_keep.items()):
+        if t is not _main_thread and not _c.pyth_thread_is_alive(h):
+            _keep.pop(h, None)
+    _prune_mark = 2 * len(_keep) + 16
+
+
+def _register_foreign(h, wrapper):
+    """The wrapper of a thread not started here (the first one wins)."""
+    t = _by_handle.get(h)
+    if t is None:
+        t = _keep.setdefault(h, wrapper)
+        _by_handle[h] = t
+        if len(_keep) > _prune_mark:
+            _prune()
+    return t
 
 
 @_lib.TARGET_FN
@@ -1066,8 +1089,6 @@ class Thread(_Handle):
             self._started_py = True
             _by_handle[h] = self
             return
-        if len(_by_handle) > _prune_mark:
-            _prune()
         _running[self._key] = self
         _by_handle[h] = self
         st = _c.pyth_thread_start(h)
@@ -1248,7 +1269,7 @@ class _DummyThread(Thread):
 
 
 _main_thread = _MainThread()
-_by_handle[_main_thread._h] = _main_thread
+_by_handle[_main_thread._h] = _keep[_main_thread._h] = _main_thread
 
 
 def main_thread():
@@ -1262,7 +1283,7 @@ def current_thread():
     h = _c.pyth_current_thread()
     t = _by_handle.get(h)
     if t is None:
-        t = _by_handle.setdefault(h, _DummyThread(h))
+        t = _register_foreign(h, _DummyThread(h))
     return t
 
 
@@ -1301,14 +1322,12 @@ def enumerate():
         h = arr[i]
         t = _by_handle.get(h)
         if t is None:
-            # The new wrapper owns the reference; if another thread put a
-            # wrapper there first, the discarded one frees it.
-            t = _by_handle.setdefault(h, _DummyThread._adopt_ref(h))
+            # The new wrapper owns the reference; if another wrapper was
+            # registered first, the discarded one frees it.
+            t = _register_foreign(h, _DummyThread._adopt_ref(h))
         else:
             _c.pyth_thread_free(h)
         result.append(t)
-    if len(_by_handle) > _prune_mark:
-        _prune()
     return result
 
 
@@ -1363,11 +1382,10 @@ def _shutdown():
     """Waits for the non-daemon threads started here, as the interpreter
     does for the standard module's, while Python can still run them; then
     parks the daemon ones."""
-    me = _c.pyth_current_thread()
+    me = current_thread()
     while True:
-        pending = [t for h, t in list(_by_handle.items())
-                   if h != me and t._key is not None and t._started_py
-                   and not t.daemon and t.is_alive()]
+        pending = [t for t in enumerate()
+                   if t is not me and t is not _main_thread and not t.daemon]
         if not pending:
             break
         for t in pending:
@@ -1388,9 +1406,9 @@ def _after_fork():
     for key, t in list(_running.items()):
         if t._h != me:
             _running.pop(key, None)
-    for h in list(_by_handle):
+    for h in list(_keep):
         if h != me and not _c.pyth_thread_is_alive(h):
-            _by_handle.pop(h, None)
+            _keep.pop(h, None)
 
 
 if hasattr(_os, "register_at_fork"):

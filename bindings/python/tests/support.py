@@ -15,6 +15,13 @@ from libpyth import threading as pyth_threading
 LONG = 10.0
 # A short timeout that is expected to run out.
 SHORT = 0.2
+# How late a timed-out wait may return on a loaded machine.
+SLACK = 3.0
+# Parallel waits: PARALLEL threads each blocked for PARALLEL_TIMEOUT must
+# end well before they would if they ran one after the other.
+PARALLEL = 3
+PARALLEL_TIMEOUT = 1.0
+PARALLEL_BOUND = 2.2 * PARALLEL_TIMEOUT
 
 
 def parameterize(mixin, namespace):

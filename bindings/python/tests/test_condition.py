@@ -2,7 +2,7 @@
 
 import unittest
 
-from .support import LONG, SHORT, ThreadsMixin, Timer, norm, parameterize
+from .support import LONG, SHORT, SLACK, ThreadsMixin, Timer, norm, parameterize
 
 
 class ConditionTests(ThreadsMixin):
@@ -51,7 +51,7 @@ class ConditionTests(ThreadsMixin):
                 with Timer() as t:
                     self.assertIs(cond.wait(SHORT), False)
                 self.assertGreaterEqual(t.elapsed, SHORT * 0.95)
-                self.assertLess(t.elapsed, SHORT + 1.0)
+                self.assertLess(t.elapsed, SHORT + SLACK)
                 self.assertIs(cond.wait(0), False)
                 self.assertIs(cond.wait(-1), False)
                 self.assertTrue(cond._is_owned())
@@ -150,7 +150,7 @@ class ConditionTests(ThreadsMixin):
         self.assertIsInstance(result, int)
         self.assertGreaterEqual(len(calls), 2)
         self.assertGreaterEqual(t.elapsed, SHORT * 0.95)
-        self.assertLess(t.elapsed, SHORT + 1.0)
+        self.assertLess(t.elapsed, SHORT + SLACK)
         with cond:
             self.assertEqual(cond.wait_for(lambda: [], 0), [])
             self.assertEqual(cond.wait_for(lambda: "yes"), "yes")

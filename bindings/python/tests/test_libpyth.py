@@ -19,7 +19,7 @@ from libpyth import _lib
 from libpyth import queue as pqueue
 from libpyth import threading as pthreading
 
-from .support import LONG, SHORT, ThreadsMixin, Timer, parameterize
+from .support import LONG, SLACK, ThreadsMixin, Timer, parameterize
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG_ROOT = os.path.dirname(HERE)
@@ -258,6 +258,59 @@ class CallbackTests(ThreadsMixin, unittest.TestCase):
         self.assertEqual(pthreading.active_count(), len(pthreading.enumerate()))
 
 
+class MixingTests(ThreadsMixin, unittest.TestCase):
+    """libpyth objects meet the standard module's."""
+    threading = pthreading
+
+    def test_our_condition_over_a_standard_lock(self):
+        import threading as std
+        for lock in (std.Lock(), std.RLock()):
+            cond = pthreading.Condition(lock)
+            self.assertRaises(RuntimeError, cond.wait, 0)
+            flag = []
+
+            def setter():
+                with cond:
+                    flag.append(1)
+                    cond.notify_all()
+            with cond:
+                self.spawn(setter)
+                self.assertEqual(cond.wait_for(lambda: flag, LONG), [1])
+                self.assertFalse(cond.wait(0.01))
+            self.join_all()
+
+    def test_standard_condition_over_our_locks(self):
+        import threading as std
+        for lock in (pthreading.Lock(), pthreading.RLock()):
+            cond = std.Condition(lock)
+            flag = []
+
+            def setter():
+                with cond:
+                    flag.append(1)
+                    cond.notify()
+            with cond:
+                self.spawn(setter)
+                self.assertTrue(cond.wait_for(lambda: flag, LONG))
+            self.join_all()
+            self.assertFalse(lock.locked())
+
+    def test_standard_exceptions(self):
+        import queue as std_queue
+        import threading as std
+        self.assertIs(pthreading.BrokenBarrierError, std.BrokenBarrierError)
+        self.assertIs(pqueue.Empty, std_queue.Empty)
+        self.assertIs(pqueue.Full, std_queue.Full)
+        if hasattr(std_queue, "ShutDown"):
+            self.assertIs(pqueue.ShutDown, std_queue.ShutDown)
+        else:
+            self.assertTrue(issubclass(pqueue.ShutDown, Exception))
+        try:
+            pqueue.Queue().get_nowait()
+        except std_queue.Empty:
+            pass
+
+
 class InterruptTests(ThreadsMixin):
     """A signal handler raising in the main thread ends a blocking wait, as
     with the standard module."""
@@ -283,7 +336,7 @@ class InterruptTests(ThreadsMixin):
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
-        self.assertLess(t.elapsed, 2.0)
+        self.assertLess(t.elapsed, SLACK)
 
     def test_lock_acquire(self):
         lock = self.threading.Lock()

@@ -6,7 +6,8 @@ import queue as std_queue
 import unittest
 import weakref
 
-from .support import LONG, SHORT, ThreadsMixin, Timer, norm, parameterize
+from .support import (LONG, SHORT, SLACK, PARALLEL, PARALLEL_TIMEOUT, PARALLEL_BOUND,
+                      ThreadsMixin, Timer, norm, parameterize)
 
 
 class QueueTests(ThreadsMixin):
@@ -107,12 +108,12 @@ class QueueTests(ThreadsMixin):
         with Timer() as t:
             self.assertRaises(self.queue.Empty, q.get, timeout=SHORT)
         self.assertGreaterEqual(t.elapsed, SHORT * 0.95)
-        self.assertLess(t.elapsed, SHORT + 1.0)
+        self.assertLess(t.elapsed, SHORT + SLACK)
         q.put(1)
         with Timer() as t:
             self.assertRaises(self.queue.Full, q.put, 2, timeout=SHORT)
         self.assertGreaterEqual(t.elapsed, SHORT * 0.95)
-        self.assertLess(t.elapsed, SHORT + 1.0)
+        self.assertLess(t.elapsed, SHORT + SLACK)
         self.assertRaises(self.queue.Full, q.put, 2, timeout=0)
 
     def test_timeout_errors(self):
@@ -177,15 +178,15 @@ class QueueTests(ThreadsMixin):
 
         def getter():
             try:
-                q.get(timeout=0.4)
+                q.get(timeout=PARALLEL_TIMEOUT)
             except self.queue.Empty:
                 errors.append(1)
         with Timer() as t:
-            for _ in range(3):
+            for _ in range(PARALLEL):
                 self.spawn(getter)
             self.join_all()
-        self.assertEqual(errors, [1, 1, 1])
-        self.assertLess(t.elapsed, 0.4 * 1.8)
+        self.assertEqual(errors, [1] * PARALLEL)
+        self.assertLess(t.elapsed, PARALLEL_BOUND)
 
     def test_repr(self):
         self.assertEqual(norm(repr(self.queue.Queue())), "<queue.Queue object at ADDR>")
@@ -219,7 +220,7 @@ class SimpleQueueTests(ThreadsMixin):
         with Timer() as t:
             self.assertRaises(self.queue.Empty, q.get, timeout=SHORT)
         self.assertGreaterEqual(t.elapsed, SHORT * 0.95)
-        self.assertLess(t.elapsed, SHORT + 1.0)
+        self.assertLess(t.elapsed, SHORT + SLACK)
 
     def test_threads(self):
         q = self.queue.SimpleQueue()

@@ -2,7 +2,8 @@
 
 import unittest
 
-from .support import LONG, SHORT, ThreadsMixin, Timer, norm, parameterize
+from .support import (LONG, SHORT, SLACK, PARALLEL, PARALLEL_TIMEOUT, PARALLEL_BOUND,
+                      ThreadsMixin, Timer, norm, parameterize)
 
 
 class SemaphoreTests(ThreadsMixin):
@@ -64,7 +65,7 @@ class SemaphoreTests(ThreadsMixin):
         with Timer() as t:
             self.assertFalse(sem.acquire(timeout=SHORT))
         self.assertGreaterEqual(t.elapsed, SHORT * 0.95)
-        self.assertLess(t.elapsed, SHORT + 1.0)
+        self.assertLess(t.elapsed, SHORT + SLACK)
 
     def test_release_n_wakes_n(self):
         sem = self.threading.Semaphore(0)
@@ -105,7 +106,7 @@ class EventTests(ThreadsMixin):
         with Timer() as t:
             self.assertIs(ev.wait(SHORT), False)
         self.assertGreaterEqual(t.elapsed, SHORT * 0.95)
-        self.assertLess(t.elapsed, SHORT + 1.0)
+        self.assertLess(t.elapsed, SHORT + SLACK)
         self.assertIs(ev.wait(0), False)
         self.assertIs(ev.wait(-1), False)
         self.assertRaises(OverflowError, ev.wait, self.threading.TIMEOUT_MAX * 2)
@@ -121,13 +122,13 @@ class EventTests(ThreadsMixin):
         self.assertEqual(results, [True] * 4)
 
     def test_parallel_waits(self):
-        # Three timed waits side by side take about one timeout.
+        # Timed waits side by side take about one timeout.
         ev = self.threading.Event()
         with Timer() as t:
-            for _ in range(3):
-                self.spawn(ev.wait, 0.4)
+            for _ in range(PARALLEL):
+                self.spawn(ev.wait, PARALLEL_TIMEOUT)
             self.join_all()
-        self.assertLess(t.elapsed, 0.4 * 1.8)
+        self.assertLess(t.elapsed, PARALLEL_BOUND)
 
 
 class BarrierTests(ThreadsMixin):
@@ -172,7 +173,7 @@ class BarrierTests(ThreadsMixin):
         with Timer() as t:
             self.assertRaises(self.threading.BrokenBarrierError, barrier.wait, SHORT)
         self.assertGreaterEqual(t.elapsed, SHORT * 0.95)
-        self.assertLess(t.elapsed, SHORT + 1.0)
+        self.assertLess(t.elapsed, SHORT + SLACK)
         self.assertTrue(barrier.broken)
         self.assertRaises(self.threading.BrokenBarrierError, barrier.wait, LONG)
         barrier.reset()
@@ -182,7 +183,7 @@ class BarrierTests(ThreadsMixin):
         barrier = self.threading.Barrier(2, timeout=SHORT)
         with Timer() as t:
             self.assertRaises(self.threading.BrokenBarrierError, barrier.wait)
-        self.assertLess(t.elapsed, SHORT + 1.0)
+        self.assertLess(t.elapsed, SHORT + SLACK)
         barrier = self.threading.Barrier(2, timeout=-1)
         self.assertRaises(self.threading.BrokenBarrierError, barrier.wait)
 
