@@ -93,6 +93,7 @@ c_char_p = ctypes.c_char_p
 TARGET_FN = ctypes.CFUNCTYPE(c_int, c_void_p)                 # pyth_target_fn
 PREDICATE_FN = ctypes.CFUNCTYPE(c_bool, c_void_p)             # cond wait_for
 ACTION_FN = ctypes.CFUNCTYPE(None, c_void_p)                  # barrier action
+ACTION_EX_FN = ctypes.CFUNCTYPE(c_int, c_void_p)              # failing action
 CMP_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_void_p)  # priority queue
 DTOR_FN = ctypes.CFUNCTYPE(None, c_void_p)                    # local dtor
 INIT_FN = ctypes.CFUNCTYPE(c_void_p, c_void_p)                # local init
@@ -204,11 +205,23 @@ _PROTOTYPES = {
     "pyth_queue_free": (c_int, [c_void_p]),
 }
 
+# Added to the library later than the rest: used when present.
+_OPTIONAL = {
+    "pyth_barrier_new_ex": (c_void_p, [c_size_t, ACTION_EX_FN, c_void_p, c_double]),
+}
+
 for _name, (_res, _args) in _PROTOTYPES.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res
     _fn.argtypes = _args
+for _name, (_res, _args) in _OPTIONAL.items():
+    _fn = getattr(lib, _name, None)
+    if _fn is not None:
+        _fn.restype = _res
+        _fn.argtypes = _args
 del _name, _res, _args, _fn
+
+HAVE_BARRIER_NEW_EX = hasattr(lib, "pyth_barrier_new_ex")
 
 # The NULL callbacks of the optional function-pointer arguments.
 NULL_ACTION = ctypes.cast(None, ACTION_FN)

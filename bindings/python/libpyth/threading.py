@@ -764,16 +764,20 @@ class Event(_Handle):
 # ---- Barrier -----------------------------------------------------------------------
 
 def _barrier_action(wr):
+    """The C action of a Barrier: calls the Python action; an exception
+    is kept for the thread that ran it and makes the action fail."""
     def action(_arg):
         b = wr()
         if b is None:
-            return
+            return 0
         try:
             b._action()
+            return 0
         except BaseException as exc:
-            # The action cannot fail in C: remembered here, the thread
-            # that ran it raises it and breaks the barrier (see wait()).
             b._failed = (_std_get_ident(), exc)
+            return 1
+    if _lib.HAVE_BARRIER_NEW_EX:
+        return _lib.ACTION_EX_FN(action)
     return _lib.ACTION_FN(action)
 
 
@@ -781,7 +785,11 @@ class Barrier(_Handle):
     """A barrier for a fixed number of threads."""
 
     _free = "pyth_barrier_free"
+    # (ident, exception) of a failed action, until the thread that ran it
+    # raises it; with an older libpyth without pyth_barrier_new_ex, also
+    # the mark that the barrier is broken until reset().
     _failed = None
+    _ex = False
 
     def __init__(self, parties, action=None, timeout=None):
         n = _operator.index(parties)
@@ -792,11 +800,17 @@ class Barrier(_Handle):
         t = _wait_seconds(timeout)
         self._action = action
         self._timeout = timeout
-        if action is not None:
-            self._action_fn = _barrier_action(_weakref.ref(self))
+        if action is None:
+            self._action_fn = None
+            h = _c.pyth_barrier_new(n, _lib.ACTION_FN(), None, t)
         else:
-            self._action_fn = _lib.ACTION_FN()
-        self._adopt(_c.pyth_barrier_new(n, self._action_fn, None, t))
+            self._action_fn = _barrier_action(_weakref.ref(self))
+            if _lib.HAVE_BARRIER_NEW_EX:
+                self._ex = True
+                h = _c.pyth_barrier_new_ex(n, self._action_fn, None, t)
+            else:
+                h = _c.pyth_barrier_new(n, self._action_fn, None, t)
+        self._adopt(h)
 
     def _init_borrowed(self):
         self._action = None
@@ -812,7 +826,7 @@ class Barrier(_Handle):
     def wait(self, timeout=None):
         """Wait until all parties are there; return this thread's index
         (0 to parties-1)."""
-        if self._failed is not None:
+        if self._failed is not None and not self._ex:
             raise BrokenBarrierError
         index = _ctypes.c_size_t()
         if timeout is None:
@@ -820,18 +834,23 @@ class Barrier(_Handle):
         else:
             st = _c.pyth_barrier_wait_timeout(self._h, _wait_seconds(timeout),
                                               _ctypes.byref(index))
-        _check(st)
         failed = self._failed
-        if failed is not None:
-            ident, exc = failed
-            if ident == _std_get_ident() and exc is not None:
-                self._failed = (None, None)
-                _c.pyth_barrier_abort(self._h)
+        if st == _lib.EFAILED or (st == _OK and failed is not None):
+            # This thread ran the action, which raised: re-raise it here
+            # (libpyth has broken the barrier for the others).
+            if failed is not None and failed[0] == _std_get_ident() and failed[1] is not None:
+                self._failed = None if self._ex else (None, None)
+                if not self._ex:
+                    _c.pyth_barrier_abort(self._h)
+                exc = failed[1]
                 try:
                     raise exc
                 finally:
                     exc = failed = None
-            raise BrokenBarrierError
+            if st == _OK:
+                # Older libpyth: the others of that cycle were let go.
+                raise BrokenBarrierError
+        _check(st)
         return index.value
 
     def reset(self):
@@ -857,7 +876,9 @@ class Barrier(_Handle):
     @property
     def broken(self):
         """Whether the barrier is broken."""
-        return self._failed is not None or _c.pyth_barrier_broken(self._h)
+        if self._failed is not None and not self._ex:
+            return True
+        return _c.pyth_barrier_broken(self._h)
 
 
 # ---- threads -----------------------------------------------------------------------
