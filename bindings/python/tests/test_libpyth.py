@@ -397,6 +397,23 @@ class ProcessTests(unittest.TestCase):
             """)
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "bye\n", ""))
 
+    @unittest.skip("libpyth bug: a thread target that ends its thread with pthread_exit() "
+                   "aborts the process ('FATAL: exception not rethrown': the forced unwind "
+                   "meets catch_unwind in src/thread/thread.rs); CPython 3.11-3.13 does this "
+                   "to daemon threads after finalization")
+    def test_target_ending_with_pthread_exit(self):
+        r = run_python("""
+            import ctypes
+            from libpyth import threading
+            libc = ctypes.CDLL(None)
+            libc.pthread_exit.argtypes = [ctypes.c_void_p]
+            t = threading.Thread(target=libc.pthread_exit, args=(None,))
+            t.start()
+            t.join(10)
+            print(t.is_alive())
+            """)
+        self.assertEqual((r.returncode, r.stdout), (0, "False\n"), r.stderr)
+
     def test_non_daemon_threads_are_waited_for(self):
         r = run_python("""
             import time
