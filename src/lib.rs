@@ -10,6 +10,7 @@
 pub mod error;
 pub mod shared;
 pub mod executor;
+mod fork;
 pub mod queue;
 pub mod sync;
 pub mod thread;

@@ -6,7 +6,7 @@ use super::status::*;
 use super::timeout::{parse, Negative};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shared::Handle;
-use crate::thread::{self as core, Inner, Target, Thread};
+use crate::thread::{self as core, Body, Inner, Thread};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::{Arc, Mutex};
 
@@ -46,11 +46,8 @@ unsafe fn thread(t: *const pyth_thread_t) -> Result<Thread> {
     Ok(unsafe { Thread::clone_from_ptr(t.cast::<Handle<Inner>>()) })
 }
 
-fn c_target(target: pyth_target_fn, arg: *mut c_void) -> Option<Target> {
-    let f = target?;
-    let arg = arg as usize;
-    // SAFETY: the caller's function with the caller's argument.
-    Some(Box::new(move || unsafe { f(arg as *mut c_void) }))
+fn c_target(target: pyth_target_fn, arg: *mut c_void) -> Option<Body> {
+    target.map(|f| Body::C(f, arg as usize))
 }
 
 fn ptr(t: &Thread) -> *mut pyth_thread_t {
@@ -77,7 +74,7 @@ pub unsafe extern "C" fn pyth_thread_new(
         };
         // SAFETY: a non-NULL name is a C string.
         let name = (!name.is_null()).then(|| unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned());
-        Ok(Thread::new(c_target(target, arg), name, daemon)?.into_raw())
+        Ok(Thread::with_body(c_target(target, arg), name, daemon)?.into_raw())
     })
 }
 
@@ -298,8 +295,8 @@ pub extern "C" fn pyth_get_stack_size() -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn pyth_start_new_thread(function: pyth_target_fn, arg: *mut c_void) -> u64 {
     run_or(0, || {
-        let target = c_target(function, arg).ok_or(Error::new(ErrorKind::Invalid, "function must not be NULL"))?;
-        core::start_new_thread(target)
+        let f = function.ok_or(Error::new(ErrorKind::Invalid, "function must not be NULL"))?;
+        core::start_new_thread(f, arg as usize)
     })
 }
 

@@ -104,7 +104,7 @@ impl ConditionLock for RLock {
 ///
 /// Waiters queue in arrival order; `notify(n)` wakes exactly the `n` oldest
 /// of them and a woken `wait` always reports a notification (no spurious
-/// wake-ups). The queue is parking_lot's, keyed by this condition's address,
+/// wake-ups). The queue is the parking lot's, keyed by this condition's address,
 /// so a condition costs two counters beside its lock.
 ///
 /// `L` is the lock: an RLock of its own by default (`Condition::new()`),
@@ -211,7 +211,7 @@ impl<L: ConditionLock> Condition<L> {
         // notify needs the lock, so no notification can be missed.
         let before_sleep = || saved = self.lock.release_save();
         // SAFETY: the key is this condition's own address; the callbacks do
-        // not panic and do not call into parking_lot.
+        // not panic and do not call into the parking lot.
         let result = unsafe { plc::park(self.key(), || true, before_sleep, |_, _| {}, DEFAULT_PARK_TOKEN, deadline) };
         let notified = matches!(result, ParkResult::Unparked(_));
         match saved {

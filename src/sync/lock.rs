@@ -151,7 +151,7 @@ impl Lock {
                 }
             };
             // SAFETY: the key is this lock's own address; the callbacks do
-            // not panic and do not call back into parking_lot.
+            // not panic and do not call back into the parking lot.
             let result = unsafe { plc::park(self.key(), validate, || {}, timed_out, DEFAULT_PARK_TOKEN, deadline) };
             match result {
                 ParkResult::Unparked(TOKEN_HANDOFF) => return true,

@@ -3,12 +3,12 @@
 //! Each test is a small program, two or three threads doing a couple of
 //! operations, that loom runs under every interleaving (up to the
 //! preemption bound) and every weak-memory outcome of the atomics, with
-//! `park.rs`'s loom stand-in for parking_lot_core underneath. A lost
+//! `park.rs`'s loom stand-in for the parking lot underneath. A lost
 //! wake-up shows as a loom deadlock, a missing happens-before as a data
 //! race on a `loom::cell::UnsafeCell`, and everything else as a failed
 //! assertion.
 //!
-//! Lock, Semaphore and Condition models run twice: with parking_lot's
+//! Lock, Semaphore and Condition models run twice: with the parking lot's
 //! `be_fair` never set (release lets everyone race for the lock) and always
 //! set (release hands the lock or the units straight to the woken thread).
 

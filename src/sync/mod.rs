@@ -1,7 +1,7 @@
 //! The synchronization primitives of Python's `threading`, in safe Rust.
 //!
-//! Every type sleeps through `parking_lot_core` (address-keyed parking on a
-//! futex), keeps its state in one atomic word where it can, and takes the
+//! Every type sleeps through `parking` (address-keyed parking on a
+//! futex, fork-safe), keeps its state in one atomic word where it can, and takes the
 //! uncontended path with a single read-modify-write.
 //!
 //! Timeouts are `Option<Duration>`: `None` waits forever, `Some(ZERO)` does
@@ -14,6 +14,7 @@ mod condition;
 mod event;
 mod lock;
 mod park;
+mod parking;
 mod rlock;
 mod semaphore;
 
@@ -38,6 +39,8 @@ pub(crate) fn deadline(timeout: Option<Duration>) -> Option<Instant> {
 
 /// Unpark token meaning "the resource was handed to you directly": the
 /// waker did not release it, so nobody could barge in between.
-pub(crate) const TOKEN_HANDOFF: parking_lot_core::UnparkToken = parking_lot_core::UnparkToken(1);
+pub(crate) const TOKEN_HANDOFF: park::UnparkToken = park::UnparkToken(1);
 /// Unpark token meaning "try again".
-pub(crate) const TOKEN_RETRY: parking_lot_core::UnparkToken = parking_lot_core::UnparkToken(0);
+pub(crate) const TOKEN_RETRY: park::UnparkToken = park::UnparkToken(0);
+
+pub(crate) use parking::{after_fork_child as fork_child, after_fork_parent as fork_parent, before_fork as fork_prepare};

@@ -1,14 +1,14 @@
 //! The parking layer the primitives sleep through.
 //!
-//! In a normal build this is `parking_lot_core` itself, re-exported: the
-//! primitives call exactly the same functions as if they named the crate.
+//! In a normal build this is `super::parking` itself, re-exported: the
+//! primitives call exactly the same functions as if they named it.
 //!
 //! Under `--cfg loom` it is a stand-in with the same signatures and the same
 //! contract, built from loom primitives so that loom can explore every
 //! interleaving of a primitive with the queue it sleeps in:
 //!
 //! * One global queue (a `loom::lazy_static!` `loom::sync::Mutex`) plays the
-//!   part of parking_lot's hash-table buckets. `validate`, `timed_out`, the
+//!   part of the real parking lot's hash-table buckets. `validate`, `timed_out`, the
 //!   unpark `filter` and `callback` run with it locked, as they do under the
 //!   bucket lock; `before_sleep` runs after the thread is enqueued, with it
 //!   unlocked. Threads of one key leave in FIFO order.
@@ -31,7 +31,7 @@
 //!   `SPIN_LIMIT` rounds, since a spin loop is otherwise unbounded for loom.
 
 #[cfg(not(loom))]
-pub(crate) use parking_lot_core::{
+pub(crate) use super::parking::{
     park, unpark_all, unpark_filter, unpark_one, FilterOp, ParkResult, SpinWait, UnparkResult, UnparkToken,
     DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN,
 };
@@ -41,7 +41,7 @@ pub(crate) use self::model::*;
 
 #[cfg(loom)]
 mod model {
-    pub(crate) use parking_lot_core::{
+    pub(crate) use super::super::parking::{
         FilterOp, ParkResult, ParkToken, UnparkResult, UnparkToken, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN,
     };
     use loom::sync::{Mutex, MutexGuard};
@@ -96,12 +96,12 @@ mod model {
         }
     }
 
-    /// As `parking_lot_core::park`; a deadline means "may time out at any
+    /// As `parking::park`; a deadline means "may time out at any
     /// point after `before_sleep`" (see the module docs).
     ///
     /// # Safety
     ///
-    /// None needed here; `unsafe` only to keep parking_lot's signature.
+    /// None needed here; `unsafe` only to keep the real parking lot's signature.
     pub(crate) unsafe fn park(
         key: usize,
         validate: impl FnOnce() -> bool,
@@ -143,11 +143,11 @@ mod model {
         }
     }
 
-    /// As `parking_lot_core::unpark_one`.
+    /// As `parking::unpark_one`.
     ///
     /// # Safety
     ///
-    /// None needed here; `unsafe` only to keep parking_lot's signature.
+    /// None needed here; `unsafe` only to keep the real parking lot's signature.
     pub(crate) unsafe fn unpark_one(key: usize, callback: impl FnOnce(UnparkResult) -> UnparkToken) -> UnparkResult {
         let mut q = lock();
         let mut result = UnparkResult::default();
@@ -166,11 +166,11 @@ mod model {
         result
     }
 
-    /// As `parking_lot_core::unpark_all`.
+    /// As `parking::unpark_all`.
     ///
     /// # Safety
     ///
-    /// None needed here; `unsafe` only to keep parking_lot's signature.
+    /// None needed here; `unsafe` only to keep the real parking lot's signature.
     pub(crate) unsafe fn unpark_all(key: usize, token: UnparkToken) -> usize {
         let mut q = lock();
         let (woken, rest) = std::mem::take(&mut q.parked).into_iter().partition::<Vec<_>, _>(|w| w.key == key);
@@ -184,11 +184,11 @@ mod model {
         n
     }
 
-    /// As `parking_lot_core::unpark_filter`.
+    /// As `parking::unpark_filter`.
     ///
     /// # Safety
     ///
-    /// None needed here; `unsafe` only to keep parking_lot's signature.
+    /// None needed here; `unsafe` only to keep the real parking lot's signature.
     pub(crate) unsafe fn unpark_filter(
         key: usize,
         mut filter: impl FnMut(ParkToken) -> FilterOp,
@@ -228,7 +228,7 @@ mod model {
         result
     }
 
-    /// As `parking_lot_core::SpinWait`, but each spin is a loom yield and
+    /// As `parking::SpinWait`, but each spin is a loom yield and
     /// there are only `SPIN_LIMIT` of them.
     #[derive(Default)]
     pub(crate) struct SpinWait {

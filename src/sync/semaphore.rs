@@ -192,7 +192,7 @@ impl Semaphore {
     }
 
     /// Wakes up to `n` parked threads after `n` units were added. When
-    /// parking_lot says it is time to be fair, the units are taken back out
+    /// the parking lot says it is time to be fair, the units are taken back out
     /// of the counter and handed to the woken threads directly, so threads
     /// that barge in cannot starve a sleeper forever.
     #[cold]

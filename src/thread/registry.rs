@@ -21,11 +21,9 @@ fn lock() -> MutexGuard<'static, State> {
 /// Installs the fork and exit handlers, once per process.
 pub(crate) fn init() {
     INIT.call_once(|| {
-        // SAFETY: registering plain extern "C" callbacks.
-        unsafe {
-            libc::pthread_atfork(Some(before_fork), Some(after_fork_parent), Some(after_fork_child));
-            libc::atexit(at_exit);
-        }
+        crate::fork::init();
+        // SAFETY: registering a plain extern "C" callback.
+        unsafe { libc::atexit(at_exit) };
     });
 }
 
@@ -154,14 +152,14 @@ extern "C" fn at_exit() {
     }
 }
 
-extern "C" fn before_fork() {
+pub(crate) fn before_fork() {
     // Hold the registry across fork() so the child gets it consistent.
     let guard = lock();
     FORK_GUARD.with(|g| *g.borrow_mut() = Some(guard));
     super::local::before_fork();
 }
 
-extern "C" fn after_fork_parent() {
+pub(crate) fn after_fork_parent() {
     super::local::after_fork();
     FORK_GUARD.with(|g| g.borrow_mut().take());
 }
@@ -169,7 +167,7 @@ extern "C" fn after_fork_parent() {
 /// In the child only the forking thread exists: it becomes the main
 /// thread, and every other thread object is marked ended so that joining
 /// it returns at once.
-extern "C" fn after_fork_child() {
+pub(crate) fn after_fork_child() {
     super::local::after_fork_child();
     let mut st = FORK_GUARD.with(|g| g.borrow_mut().take()).unwrap_or_else(lock);
     let me = super::tls::current();

@@ -12,6 +12,20 @@ use std::time::Duration;
 /// to the excepthook.
 pub type Target = Box<dyn FnOnce() -> i32 + Send>;
 
+/// A C thread function, called with its argument; nonzero is a failure.
+pub type CFunction = unsafe extern "C" fn(arg: *mut std::ffi::c_void) -> std::ffi::c_int;
+
+/// A thread's body: a Rust closure, or a C function and its argument.
+///
+/// A C function is called from a frame with nothing to destroy, so if it
+/// ends its thread with `pthread_exit()` the unwind passes straight
+/// through, and the thread is still finished properly (Python's
+/// `_thread.exit()`: a quiet exit, not a failure).
+pub enum Body {
+    Rust(Target),
+    C(CFunction, usize),
+}
+
 const NEW: u8 = 0;
 const RUNNING: u8 = 1;
 const DONE: u8 = 2;
@@ -28,7 +42,7 @@ pub(crate) struct TimerState {
 }
 
 pub struct Inner {
-    target: Mutex<Option<Target>>,
+    target: Mutex<Option<Body>>,
     name: Mutex<String>,
     daemon: AtomicBool,
     state: AtomicU8,
@@ -79,17 +93,22 @@ impl Thread {
     /// A new thread that will run `target` (`None`: nothing) once started.
     /// `name` defaults to `Thread-N`; `daemon` to the creating thread's.
     pub fn new(target: Option<Target>, name: Option<String>, daemon: Option<bool>) -> Result<Thread> {
-        Self::build(target, name, daemon, None)
+        Self::build(target.map(Body::Rust), name, daemon, None)
+    }
+
+    /// Like [`Thread::new`], with any [`Body`].
+    pub fn with_body(body: Option<Body>, name: Option<String>, daemon: Option<bool>) -> Result<Thread> {
+        Self::build(body, name, daemon, None)
     }
 
     /// A timer: once started, runs `function` after `interval` (`None` or
     /// zero: at once) unless cancelled first, as Python's `threading.Timer`.
-    pub fn timer(interval: Option<Duration>, function: Option<Target>) -> Result<Thread> {
+    pub fn timer(interval: Option<Duration>, function: Option<Body>) -> Result<Thread> {
         let timer = TimerState { interval, state: AtomicU8::new(PENDING), finished: Event::new() };
         Self::build(function, None, None, Some(timer))
     }
 
-    fn build(target: Option<Target>, name: Option<String>, daemon: Option<bool>, timer: Option<TimerState>) -> Result<Thread> {
+    fn build(target: Option<Body>, name: Option<String>, daemon: Option<bool>, timer: Option<TimerState>) -> Result<Thread> {
         let daemon = match daemon {
             Some(d) => d,
             None => current_thread().daemon(),
@@ -275,37 +294,106 @@ impl Thread {
         self.fill_identity();
     }
 
-    /// The body of every thread libpyth starts.
-    fn run(self) {
+    /// Everything a started thread does before its body; says what to run.
+    fn begin(&self) -> Step {
         self.fill_identity();
         set_os_name(&self.name());
-        hooks::run_start_hooks(&self);
-        let target = self.0.target.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let code = match &self.0.timer {
-            None => target.map_or(0, call),
-            Some(timer) => {
-                timer.finished.wait(timer.interval);
-                let fire = timer.state.compare_exchange(PENDING, FIRED, AcqRel, Relaxed).is_ok();
-                let code = if fire { target.map_or(0, call) } else { 0 };
-                timer.finished.set();
-                code
+        hooks::run_start_hooks(self);
+        if let Some(timer) = &self.0.timer {
+            timer.finished.wait(timer.interval);
+            if timer.state.compare_exchange(PENDING, FIRED, AcqRel, Relaxed).is_err() {
+                return Step::Nothing;
             }
-        };
+        }
+        let mut target = self.0.target.lock().unwrap_or_else(|e| e.into_inner());
+        match &*target {
+            None => Step::Nothing,
+            Some(Body::Rust(_)) => Step::Rust,
+            Some(Body::C(f, arg)) => {
+                let (f, arg) = (*f, *arg);
+                *target = None;
+                Step::C(f, arg)
+            }
+        }
+    }
+
+    fn run_rust(&self) -> i32 {
+        let target = self.0.target.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match target {
+            // A panicking Rust target is an unhandled exception, like a raise.
+            Some(Body::Rust(f)) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(-1),
+            _ => 0,
+        }
+    }
+
+    /// Everything after the body, whether it returned `code` or the thread
+    /// is exiting early (then `code` is 0).
+    fn finish(&self, code: i32) {
         if code != 0 {
-            hooks::report_failure(&self, code);
+            hooks::report_failure(self, code);
+        }
+        if let Some(timer) = &self.0.timer {
+            timer.finished.set();
         }
         // Python's order: thread-local values go first, then the thread
         // leaves enumerate(), then join() returns.
         super::local::thread_exit();
-        registry::remove(&self);
+        registry::remove(self);
         tls::set_current(0);
         self.mark_done();
     }
 }
 
-fn call(target: Target) -> i32 {
-    // A panicking Rust target is an unhandled exception, like a raise.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(target)).unwrap_or(-1)
+/// What `begin` found to run. Plain data, so the frame that runs a C body
+/// owns nothing that would need unwinding.
+#[derive(Clone, Copy)]
+#[repr(C)]
+enum Step {
+    Nothing,
+    Rust,
+    C(CFunction, usize),
+}
+
+/// The thread's own reference, kept in a TLS slot while it runs: if the
+/// body ends the OS thread (`pthread_exit`), this slot's destructor
+/// finishes the thread object.
+struct Running(std::cell::Cell<*mut Thread>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let p = self.0.replace(std::ptr::null_mut());
+        if !p.is_null() {
+            // SAFETY: the Box<Thread> leaked by spawn, not yet finished.
+            let thread = unsafe { Box::from_raw(p) };
+            thread.finish(0);
+        }
+    }
+}
+
+thread_local! {
+    static BODY_RUNNING: Running = const { Running(std::cell::Cell::new(std::ptr::null_mut())) };
+}
+
+// The steps of a thread as functions that cannot unwind (a panic in them
+// aborts), so `entry`, which calls them and the C body, has no unwind
+// landing pads at all: a forced unwind from pthread_exit() crosses it.
+
+extern "C" fn thread_begin(p: *mut Thread) -> Step {
+    BODY_RUNNING.with(|r| r.0.set(p));
+    // SAFETY: the Box<Thread> leaked by spawn, alive until thread_finish.
+    unsafe { &*p }.begin()
+}
+
+extern "C" fn thread_run_rust(p: *mut Thread) -> i32 {
+    // SAFETY: as above.
+    unsafe { &*p }.run_rust()
+}
+
+extern "C" fn thread_finish(code: i32) {
+    let p = BODY_RUNNING.with(|r| r.0.replace(std::ptr::null_mut()));
+    // SAFETY: the Box<Thread> leaked by spawn; taken back once, here.
+    let thread = unsafe { Box::from_raw(p) };
+    thread.finish(code);
 }
 
 fn set_os_name(name: &str) {
@@ -326,9 +414,14 @@ fn set_os_name(name: &str) {
 /// Starts an OS thread running `thread.run()`; returns its `pthread_t`.
 fn spawn(thread: Thread) -> Result<u64> {
     extern "C" fn entry(arg: *mut libc::c_void) -> *mut libc::c_void {
-        // SAFETY: arg is the Box<Thread> leaked by spawn, passed once.
-        let thread = unsafe { Box::from_raw(arg.cast::<Thread>()) };
-        thread.run();
+        let p = arg.cast::<Thread>();
+        let code = match thread_begin(p) {
+            Step::Nothing => 0,
+            Step::Rust => thread_run_rust(p),
+            // SAFETY: the caller's function with the caller's argument.
+            Step::C(f, a) => unsafe { f(a as *mut libc::c_void) },
+        };
+        thread_finish(code);
         std::ptr::null_mut()
     }
     let arg = Box::into_raw(Box::new(thread));
