@@ -6,3 +6,5 @@ mod pool;
 
 pub use future::{as_completed, wait, DoneCallback, Future, FutureError, Inner as FutureInner, ReturnWhen, Task};
 pub use pool::{Executor, Initializer};
+
+pub(crate) use pool::before_fork as fork_prepare;

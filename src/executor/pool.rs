@@ -5,8 +5,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::queue::SimpleQueue;
 use crate::sync::Semaphore;
 use crate::thread::{self, Thread};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// Runs in each worker before it takes work; a nonzero result breaks the
 /// pool.
@@ -53,8 +53,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// Every pool alive, for the exit handler.
 static POOLS: Mutex<Vec<Weak<Pool>>> = Mutex::new(Vec::new());
 /// Set at process exit: no new work (Python's "interpreter shutdown").
-static EXITING: Mutex<bool> = Mutex::new(false);
-static EXIT_HOOK: Once = Once::new();
+static EXITING: AtomicBool = AtomicBool::new(false);
+static EXIT_HOOK: AtomicBool = AtomicBool::new(false);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -80,7 +80,7 @@ impl Executor {
             idle: Semaphore::new(0)?,
             state: Mutex::new(State { shutdown: false, broken: false, threads: Vec::new() }),
         });
-        EXIT_HOOK.call_once(|| thread::at_exit(at_exit));
+        init();
         let mut pools = lock(&POOLS);
         pools.retain(|p| p.strong_count() > 0);
         pools.push(Arc::downgrade(&pool));
@@ -104,7 +104,7 @@ impl Executor {
         if st.shutdown {
             return Err(Error::new(ErrorKind::Shutdown, "cannot schedule new futures after shutdown"));
         }
-        if *lock(&EXITING) {
+        if EXITING.load(Acquire) {
             return Err(Error::new(ErrorKind::Shutdown, "cannot schedule new futures after interpreter shutdown"));
         }
         let future = Future::new()?;
@@ -203,7 +203,7 @@ fn worker(pool: Arc<Pool>) -> i32 {
                 let _ = pool.idle.release(1);
             }
             None => {
-                let exiting = *lock(&EXITING);
+                let exiting = EXITING.load(Acquire);
                 let mut st = lock(&pool.state);
                 if exiting || st.shutdown {
                     st.shutdown = true;
@@ -217,11 +217,23 @@ fn worker(pool: Arc<Pool>) -> i32 {
     }
 }
 
+/// Registers the exit handler, once: a flag rather than a `Once`, so a
+/// fork() can never catch it half done in another thread.
+fn init() {
+    if !EXIT_HOOK.swap(true, AcqRel) {
+        thread::at_exit(at_exit);
+    }
+}
+
+pub(crate) fn before_fork() {
+    crate::fork::hold(&POOLS);
+}
+
 /// Python's `_python_exit`: at process exit, stop taking work and let the
 /// workers finish what was submitted; the thread registry then waits for
 /// them like any non-daemon thread.
 fn at_exit() {
-    *lock(&EXITING) = true;
+    EXITING.store(true, Release);
     let pools: Vec<Arc<Pool>> = lock(&POOLS).iter().filter_map(Weak::upgrade).collect();
     for p in pools {
         p.queue.put(None);

@@ -23,5 +23,7 @@ mod rlock;
 mod semaphore;
 mod thread;
 
+pub(crate) use thread::before_fork as fork_prepare;
+
 pub use status::*;
 pub use timeout::{PYTH_FOREVER, PYTH_TIMEOUT_MAX};

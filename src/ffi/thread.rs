@@ -73,7 +73,7 @@ pub unsafe extern "C" fn pyth_thread_new(
             _ => return Err(Error::new(ErrorKind::Value, "daemon must be 0, 1 or PYTH_DAEMON_INHERIT")),
         };
         // SAFETY: a non-NULL name is a C string.
-        let name = (!name.is_null()).then(|| unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned());
+        let name = (!name.is_null()).then(|| unsafe { CStr::from_ptr(name) }.to_bytes().to_vec());
         Ok(Thread::with_body(c_target(target, arg), name, daemon)?.into_raw())
     })
 }
@@ -118,7 +118,7 @@ pub unsafe extern "C" fn pyth_thread_is_alive(t: *const pyth_thread_t) -> bool {
 pub unsafe extern "C" fn pyth_thread_name(t: *const pyth_thread_t, buf: *mut c_char, cap: usize) -> usize {
     run_or(0, || {
         // SAFETY: as above.
-        let name = unsafe { thread(t)? }.name();
+        let name = unsafe { thread(t)? }.name_bytes();
         if !buf.is_null() && cap > 0 {
             let n = name.len().min(cap - 1);
             // SAFETY: buf has room for cap bytes.
@@ -141,7 +141,7 @@ pub unsafe extern "C" fn pyth_thread_set_name(t: *mut pyth_thread_t, name: *cons
             return Err(Error::new(ErrorKind::Invalid, "name must not be NULL"));
         }
         // SAFETY: a non-NULL name is a C string.
-        t.set_name(&unsafe { CStr::from_ptr(name) }.to_string_lossy());
+        t.set_name_bytes(unsafe { CStr::from_ptr(name) }.to_bytes());
         Ok(PYTH_OK)
     })
 }
@@ -308,6 +308,12 @@ struct CHook<F> {
 static C_TRACE: Mutex<CHook<pyth_start_hook>> = Mutex::new(CHook { f: None, user: 0 });
 static C_PROFILE: Mutex<CHook<pyth_start_hook>> = Mutex::new(CHook { f: None, user: 0 });
 static C_EXCEPTHOOK: Mutex<CHook<pyth_excepthook>> = Mutex::new(CHook { f: None, user: 0 });
+
+pub(crate) fn before_fork() {
+    crate::fork::hold(&C_TRACE);
+    crate::fork::hold(&C_PROFILE);
+    crate::fork::hold(&C_EXCEPTHOOK);
+}
 
 fn start_hook(slot: &Mutex<CHook<pyth_start_hook>>, f: pyth_start_hook, user: *mut c_void) -> Option<core::StartHook> {
     *slot.lock().unwrap_or_else(|e| e.into_inner()) = CHook { f, user: user as usize };

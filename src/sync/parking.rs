@@ -17,18 +17,18 @@ use std::time::{Duration, Instant};
 
 /// Passed from an unparker to the thread it wakes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct UnparkToken(pub usize);
+pub(crate) struct UnparkToken(pub usize);
 
 /// Kept with a parked thread, for `unpark_filter`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct ParkToken(pub usize);
+pub(crate) struct ParkToken(pub usize);
 
-pub const DEFAULT_UNPARK_TOKEN: UnparkToken = UnparkToken(0);
-pub const DEFAULT_PARK_TOKEN: ParkToken = ParkToken(0);
+pub(crate) const DEFAULT_UNPARK_TOKEN: UnparkToken = UnparkToken(0);
+pub(crate) const DEFAULT_PARK_TOKEN: ParkToken = ParkToken(0);
 
 /// How a park ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ParkResult {
+pub(crate) enum ParkResult {
     /// Woken by an unpark, with its token.
     Unparked(UnparkToken),
     /// `validate` said not to sleep.
@@ -39,20 +39,20 @@ pub enum ParkResult {
 
 /// What an unpark found, told to its callback under the bucket lock.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
-pub struct UnparkResult {
-    pub unparked_threads: usize,
+pub(crate) struct UnparkResult {
+    pub(crate) unparked_threads: usize,
     /// Whether threads remain parked on the key.
-    pub have_more_threads: bool,
+    pub(crate) have_more_threads: bool,
     /// Time for a fair hand-off: set about every half millisecond per bucket
     /// when a thread is woken, so a primitive can give the resource straight
     /// to it instead of letting newcomers barge in forever.
-    pub be_fair: bool,
+    pub(crate) be_fair: bool,
 }
 
 /// `unpark_filter`'s decision for each parked thread of the key.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[allow(dead_code)] // Skip: part of the contract, unused by the primitives today
-pub enum FilterOp {
+pub(crate) enum FilterOp {
     Unpark,
     Skip,
     Stop,
@@ -231,7 +231,7 @@ fn wake_chain(mut p: *const Waiter) {
 /// `key` must be an address the caller owns, so that no other primitive
 /// parks on it. The callbacks run under a bucket lock and must not park,
 /// unpark or unwind (`before_sleep` may unpark).
-pub unsafe fn park(
+pub(crate) unsafe fn park(
     key: usize,
     validate: impl FnOnce() -> bool,
     before_sleep: impl FnOnce(),
@@ -301,7 +301,7 @@ pub unsafe fn park(
 ///
 /// # Safety
 /// As for [`park`].
-pub unsafe fn unpark_one(key: usize, callback: impl FnOnce(UnparkResult) -> UnparkToken) -> UnparkResult {
+pub(crate) unsafe fn unpark_one(key: usize, callback: impl FnOnce(UnparkResult) -> UnparkToken) -> UnparkResult {
     let mut left = 1;
     // SAFETY: forwarded.
     unsafe {
@@ -323,7 +323,7 @@ pub unsafe fn unpark_one(key: usize, callback: impl FnOnce(UnparkResult) -> Unpa
 ///
 /// # Safety
 /// As for [`park`].
-pub unsafe fn unpark_all(key: usize, token: UnparkToken) -> usize {
+pub(crate) unsafe fn unpark_all(key: usize, token: UnparkToken) -> usize {
     // SAFETY: forwarded.
     unsafe { unpark_filter(key, |_| FilterOp::Unpark, |_| token) }.unparked_threads
 }
@@ -334,7 +334,7 @@ pub unsafe fn unpark_all(key: usize, token: UnparkToken) -> usize {
 ///
 /// # Safety
 /// As for [`park`].
-pub unsafe fn unpark_filter(
+pub(crate) unsafe fn unpark_filter(
     key: usize,
     mut filter: impl FnMut(ParkToken) -> FilterOp,
     callback: impl FnOnce(UnparkResult) -> UnparkToken,
@@ -391,21 +391,21 @@ pub unsafe fn unpark_filter(
 /// Bounded spinning before parking: a few exponentially longer busy
 /// loops, then a few yields, then give up and park.
 #[derive(Default)]
-pub struct SpinWait {
+pub(crate) struct SpinWait {
     counter: u32,
 }
 
 impl SpinWait {
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         SpinWait { counter: 0 }
     }
 
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.counter = 0;
     }
 
     /// Spins once more; false when it is time to park instead.
-    pub fn spin(&mut self) -> bool {
+    pub(crate) fn spin(&mut self) -> bool {
         if self.counter >= 10 {
             return false;
         }

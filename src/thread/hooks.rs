@@ -54,7 +54,19 @@ pub fn set_excepthook(hook: Option<ExceptHook>) {
 /// The default excepthook (`threading.__excepthook__`): prints
 /// `Exception in thread NAME:` and the code to stderr.
 pub fn default_excepthook(thread: &Thread, code: i32) {
-    eprint!("Exception in thread {}:\nthread target failed with code {}\n", thread.name(), code);
+    use std::io::Write;
+    // One write of the name's own bytes, so lines from threads failing at
+    // once do not interleave.
+    let mut msg = b"Exception in thread ".to_vec();
+    msg.extend_from_slice(&thread.name_bytes());
+    msg.extend_from_slice(format!(":\nthread target failed with code {code}\n").as_bytes());
+    let _ = std::io::stderr().write_all(&msg);
+}
+
+pub(crate) fn before_fork() {
+    crate::fork::hold(&TRACE);
+    crate::fork::hold(&PROFILE);
+    crate::fork::hold(&EXCEPTHOOK);
 }
 
 pub(crate) fn run_start_hooks(thread: &Thread) {

@@ -257,9 +257,13 @@ fn my_table() -> &'static Table {
     let table: &'static Table = Box::leak(Box::new(Table { chunks: std::array::from_fn(|_| AtomicPtr::default()) }));
     globals().tables.push(TablePtr(table));
     tls::set_locals(table as *const Table as usize);
-    // Any thread, libpyth's or not: clean up when its OS thread ends.
-    EXIT_GUARD.with(|g| {
-        g.borrow_mut().get_or_insert(ExitGuard);
+    // Any thread, libpyth's or not: clean up when its OS thread ends. (If
+    // the guard is being destroyed right now, a dtor is using locals from
+    // inside thread_exit, whose next round takes care of this table.)
+    let _ = EXIT_GUARD.try_with(|g| {
+        if let Ok(mut g) = g.try_borrow_mut() {
+            g.get_or_insert_with(|| ExitGuard);
+        }
     });
     table
 }
@@ -281,9 +285,22 @@ thread_local! {
 /// table. libpyth threads call it before `join` can return; other threads
 /// through a TLS destructor.
 pub(crate) fn thread_exit() {
+    // A dtor may use locals again, which gives the thread a new table; like
+    // glibc with pthread keys, clean up again, a bounded number of rounds
+    // (what the last round's dtors set is left, reachable by Local::drop).
+    for _ in 0..4 {
+        if !exit_round() {
+            return;
+        }
+    }
+}
+
+/// Takes the calling thread's table apart and runs the dtors; false if it
+/// had none.
+fn exit_round() -> bool {
     let t = tls::locals();
     if t == 0 {
-        return;
+        return false;
     }
     let table = t as *const Table;
     let mut pending: Vec<(Arc<Meta>, usize)> = Vec::new();
@@ -310,6 +327,7 @@ pub(crate) fn thread_exit() {
             dtor(v);
         }
     }
+    true
 }
 
 pub(crate) fn before_fork() {

@@ -3,7 +3,8 @@
 
 use super::thread::{new_name, Thread};
 use std::cell::RefCell;
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::atomic::{AtomicBool, Ordering::AcqRel};
+use std::sync::{Mutex, MutexGuard};
 
 struct State {
     /// Alive threads: started libpyth threads, main, and dummies.
@@ -12,23 +13,31 @@ struct State {
 }
 
 static STATE: Mutex<State> = Mutex::new(State { threads: Vec::new(), main: None });
-static INIT: Once = Once::new();
 
 fn lock() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Installs the fork and exit handlers, once per process.
+/// Installs the fork handlers (normally done already at load).
 pub(crate) fn init() {
-    INIT.call_once(|| {
-        crate::fork::init();
+    crate::fork::init();
+}
+
+/// Registers the exit handler when the first thread starts, not earlier:
+/// atexit handlers run last-registered first, and Python waits for its
+/// threads before the handlers the program registered before starting
+/// them. A flag, not a `Once`, so a fork() can never catch it half done.
+fn register_at_exit() {
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    if !REGISTERED.swap(true, AcqRel) {
         // SAFETY: registering a plain extern "C" callback.
         unsafe { libc::atexit(at_exit) };
-    });
+    }
 }
 
 pub(crate) fn add(t: Thread) {
     init();
+    register_at_exit();
     lock().threads.push(t);
 }
 
@@ -49,6 +58,22 @@ pub fn enumerate() -> Vec<Thread> {
 pub fn active_count() -> usize {
     ensure_main();
     lock().threads.len()
+}
+
+/// Runs when the library is loaded, which in the usual case is at process
+/// start in the initial thread: the main thread's object then has its
+/// identity before any other thread can ask for it. The fork handlers are
+/// installed here too, so that no fork() can catch that `Once` half done
+/// in another thread (it would block the child forever).
+#[used]
+#[link_section = ".init_array"]
+static ON_LOAD: extern "C" fn() = on_load;
+
+extern "C" fn on_load() {
+    init();
+    if is_initial_thread() {
+        main_thread();
+    }
 }
 
 fn is_initial_thread() -> bool {
@@ -156,7 +181,9 @@ pub(crate) fn before_fork() {
     // Hold the registry across fork() so the child gets it consistent.
     let guard = lock();
     FORK_GUARD.with(|g| *g.borrow_mut() = Some(guard));
+    crate::fork::hold(&EXIT_HOOKS);
     super::local::before_fork();
+    super::hooks::before_fork();
 }
 
 pub(crate) fn after_fork_parent() {

@@ -43,7 +43,8 @@ pub(crate) struct TimerState {
 
 pub struct Inner {
     target: Mutex<Option<Body>>,
-    name: Mutex<String>,
+    /// Bytes, not a String: C names need not be UTF-8, and come back as given.
+    name: Mutex<Vec<u8>>,
     daemon: AtomicBool,
     state: AtomicU8,
     ident: AtomicU64,
@@ -93,11 +94,11 @@ impl Thread {
     /// A new thread that will run `target` (`None`: nothing) once started.
     /// `name` defaults to `Thread-N`; `daemon` to the creating thread's.
     pub fn new(target: Option<Target>, name: Option<String>, daemon: Option<bool>) -> Result<Thread> {
-        Self::build(target.map(Body::Rust), name, daemon, None)
+        Self::build(target.map(Body::Rust), name.map(String::into_bytes), daemon, None)
     }
 
-    /// Like [`Thread::new`], with any [`Body`].
-    pub fn with_body(body: Option<Body>, name: Option<String>, daemon: Option<bool>) -> Result<Thread> {
+    /// Like [`Thread::new`], with any [`Body`] and a name in bytes.
+    pub fn with_body(body: Option<Body>, name: Option<Vec<u8>>, daemon: Option<bool>) -> Result<Thread> {
         Self::build(body, name, daemon, None)
     }
 
@@ -108,14 +109,14 @@ impl Thread {
         Self::build(function, None, None, Some(timer))
     }
 
-    fn build(target: Option<Body>, name: Option<String>, daemon: Option<bool>, timer: Option<TimerState>) -> Result<Thread> {
+    fn build(target: Option<Body>, name: Option<Vec<u8>>, daemon: Option<bool>, timer: Option<TimerState>) -> Result<Thread> {
         let daemon = match daemon {
             Some(d) => d,
             None => current_thread().daemon(),
         };
         let inner = Inner {
             target: Mutex::new(target),
-            name: Mutex::new(name.unwrap_or_else(|| new_name("Thread"))),
+            name: Mutex::new(name.unwrap_or_else(|| new_name("Thread").into_bytes())),
             daemon: AtomicBool::new(daemon),
             state: AtomicU8::new(NEW),
             ident: AtomicU64::new(0),
@@ -131,7 +132,7 @@ impl Thread {
     /// The object for a running thread that libpyth did not start (or the
     /// main thread): already alive, with its identity filled in.
     pub(crate) fn adopt(name: String, daemon: bool, dummy: bool) -> Result<Thread> {
-        let t = Self::build(None, Some(name), Some(daemon), None)?;
+        let t = Self::build(None, Some(name.into_bytes()), Some(daemon), None)?;
         t.0.dummy.store(dummy, Relaxed);
         t.0.state.store(RUNNING, Relaxed);
         t.fill_identity();
@@ -141,7 +142,7 @@ impl Thread {
     /// The main thread's object, made by another thread: its kernel id is
     /// the process id; its `ident` is filled in when it first calls in.
     pub(crate) fn adopt_remote(name: String) -> Result<Thread> {
-        let t = Self::build(None, Some(name), Some(false), None)?;
+        let t = Self::build(None, Some(name.into_bytes()), Some(false), None)?;
         t.0.state.store(RUNNING, Relaxed);
         // SAFETY: plain syscall.
         t.0.native_id.store(unsafe { libc::getpid() } as u64, Release);
@@ -207,7 +208,11 @@ impl Thread {
         if self.0.state.load(Acquire) == NEW {
             return Err(Error::new(ErrorKind::Runtime, "cannot join thread before it is started"));
         }
-        if tls::current() == self.as_ptr() as usize {
+        // The kernel id catches the main thread even before it has called
+        // in (when another thread made its object first).
+        let me = tls::current() == self.as_ptr() as usize
+            || (self.0.native_ready.is_set() && self.0.native_id.load(Acquire) == super::get_native_id());
+        if me {
             return Err(Error::new(ErrorKind::Runtime, "cannot join current thread"));
         }
         Ok(self.0.done.wait(timeout))
@@ -225,12 +230,22 @@ impl Thread {
 
     /// The thread's name.
     pub fn name(&self) -> String {
+        String::from_utf8_lossy(&self.name_bytes()).into_owned()
+    }
+
+    /// The thread's name as the bytes it was given.
+    pub fn name_bytes(&self) -> Vec<u8> {
         self.0.name.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Renames the thread with arbitrary bytes (no NUL).
+    pub fn set_name_bytes(&self, name: &[u8]) {
+        *self.0.name.lock().unwrap_or_else(|e| e.into_inner()) = name.to_vec();
     }
 
     /// Renames the thread (the OS name is set only at start).
     pub fn set_name(&self, name: &str) {
-        *self.0.name.lock().unwrap_or_else(|e| e.into_inner()) = name.to_owned();
+        self.set_name_bytes(name.as_bytes());
     }
 
     /// `get_ident()` of the thread; 0 before it starts.
@@ -297,7 +312,7 @@ impl Thread {
     /// Everything a started thread does before its body; says what to run.
     fn begin(&self) -> Step {
         self.fill_identity();
-        set_os_name(&self.name());
+        set_os_name(&self.name_bytes());
         hooks::run_start_hooks(self);
         if let Some(timer) = &self.0.timer {
             timer.finished.wait(timer.interval);
@@ -396,14 +411,16 @@ extern "C" fn thread_finish(code: i32) {
     thread.finish(code);
 }
 
-fn set_os_name(name: &str) {
-    // Linux allows 15 bytes plus the NUL; cut at a character boundary.
+fn set_os_name(name: &[u8]) {
+    // Linux allows 15 bytes plus the NUL; cut UTF-8 at a character boundary.
     let mut end = name.len().min(15);
-    while !name.is_char_boundary(end) {
-        end -= 1;
+    if let Ok(s) = std::str::from_utf8(name) {
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
     }
     let mut buf = [0u8; 16];
-    buf[..end].copy_from_slice(&name.as_bytes()[..end]);
+    buf[..end].copy_from_slice(&name[..end]);
     if buf[..end].contains(&0) {
         return;
     }
