@@ -330,6 +330,14 @@ TEST(initializer_ex_success) {
     }
     CHECK_STATUS(pyth_executor_free(ex), PYTH_OK);
     CHECK(atomic_load(&c.calls) >= 1 && atomic_load(&c.calls) <= 2);
+    /* No initializer at all. */
+    ex = pyth_executor_new_ex(1, "inull", NULL, NULL);
+    pyth_future_t *f = pyth_executor_submit(ex, square, ITEM(4));
+    void *r = NULL;
+    CHECK_STATUS(pyth_future_result(f, 60, &r), PYTH_OK);
+    CHECK_EQ(NUM(r), 16);
+    pyth_future_free(f);
+    CHECK_STATUS(pyth_executor_free(ex), PYTH_OK);
 }
 
 static atomic_int ran;
@@ -378,6 +386,52 @@ TEST(failing_initializer_breaks_pool) {
     CHECK_STATUS(pyth_executor_free(ex), PYTH_OK);
     CHECK_EQ(count_threads("brk_", NULL), 0);
     CHECK_STATUS(pyth_event_free(c.gate), PYTH_OK);
+    pyth_set_excepthook(NULL, NULL);
+}
+
+/* The second worker's initializer fails while the first worker runs a task. */
+static atomic_int init2_calls;
+static pyth_event_t *init2_gate;
+static int init_second_fails(void *arg) {
+    (void)arg;
+    if (atomic_fetch_add(&init2_calls, 1) == 0) return 0;
+    pyth_event_wait(init2_gate, 120);
+    return 9;
+}
+
+TEST(broken_pool_with_a_healthy_worker) {
+    static atomic_int hook_calls;
+    pyth_set_excepthook(quiet_hook, &hook_calls);
+    atomic_store(&init2_calls, 0);
+    atomic_store(&ran, 0);
+    init2_gate = pyth_event_new();
+    gate_t g;
+    gate_init(&g);
+    pyth_executor_t *ex = pyth_executor_new_ex(2, "brk2", init_second_fails, NULL);
+    pyth_future_t *running = pyth_executor_submit(ex, gated, &g); /* worker 0, initialized */
+    CHECK(WAIT_UNTIL(atomic_load(&g.started) == 1, 30));
+    pyth_future_t *queued = pyth_executor_submit(ex, count_run, NULL); /* starts worker 1 */
+    CHECK(WAIT_UNTIL(atomic_load(&init2_calls) == 2, 30));
+    pyth_event_set(init2_gate); /* worker 1's initializer fails */
+    CHECK_STATUS(pyth_future_result(queued, 60, NULL), PYTH_EBROKEN);
+    CHECK(pyth_executor_submit(ex, count_run, NULL) == NULL);
+    CHECK_EQ(pyth_last_status(), PYTH_EBROKEN);
+    void *args[2] = {NULL, NULL}, *res[2];
+    CHECK_STATUS(pyth_executor_map(ex, count_run, args, 2, 1, res, NULL, NULL), PYTH_EBROKEN);
+    /* The task already running is not affected. */
+    CHECK(pyth_future_running(running));
+    pyth_event_set(g.gate);
+    void *r = NULL;
+    CHECK_STATUS(pyth_future_result(running, 60, &r), PYTH_OK);
+    CHECK_EQ(NUM(r), 7);
+    CHECK_EQ(atomic_load(&ran), 0);
+    /* And the pool can still be shut down and freed (worker 0 was idle in it). */
+    CHECK_STATUS(pyth_executor_free(ex), PYTH_OK);
+    CHECK_EQ(count_threads("brk2_", NULL), 0);
+    pyth_future_free(running);
+    pyth_future_free(queued);
+    gate_fini(&g);
+    CHECK_STATUS(pyth_event_free(init2_gate), PYTH_OK);
     pyth_set_excepthook(NULL, NULL);
 }
 
@@ -531,6 +585,31 @@ TEST(shutdown_cancel_futures) {
     gate_fini(&g);
 }
 
+TEST(concurrent_shutdowns) {
+    gate_t g;
+    gate_init(&g);
+    pyth_executor_t *ex = pyth_executor_new(2, "csd", NULL, NULL);
+    pyth_future_t *fs[4];
+    for (int i = 0; i < 4; i++) fs[i] = pyth_executor_submit(ex, gated, &g);
+    CHECK(WAIT_UNTIL(atomic_load(&g.started) == 2, 30));
+    shut_call s[3];
+    h_thread t[3];
+    for (int i = 0; i < 3; i++) {
+        s[i] = (shut_call){.ex = ex, .g = &g, .wait = true};
+        t[i] = spawn(shutdown_fn, &s[i]);
+    }
+    CHECK(STAYS_FALSE(atomic_load(&s[0].done) || atomic_load(&s[1].done) || atomic_load(&s[2].done), 0.1));
+    pyth_event_set(g.gate);
+    for (int i = 0; i < 3; i++) {
+        join_within(t[i], 60);
+        CHECK_STATUS(s[i].st, PYTH_OK);
+        CHECK_EQ(s[i].finished_at_return, 4); /* each one waited for everything */
+    }
+    for (int i = 0; i < 4; i++) pyth_future_free(fs[i]);
+    CHECK_STATUS(pyth_executor_free(ex), PYTH_OK);
+    gate_fini(&g);
+}
+
 TEST(free_completes_pending_work) {
     gate_t g;
     gate_init(&g);
@@ -622,7 +701,19 @@ static int slow_write(void *arg, void **result) {
 
 /* Forks a child that submits `n` slow tasks to a pool of `workers` and exits
  * without shutting it down; returns what the tasks wrote. */
-static void check_child_exit(int workers, int n, bool parent_pool) {
+typedef struct { int workers, n; } child_args;
+static void *child_submit(void *p) {
+    child_args *a = p;
+    pyth_executor_t *ex = pyth_executor_new((size_t)a->workers, "child", NULL, NULL);
+    for (int i = 0; i < a->n; i++) {
+        pyth_future_t *f = pyth_executor_submit(ex, slow_write, ITEM('a' + i));
+        if (!f) _exit(10);
+        pyth_future_free(f);
+    }
+    return NULL;
+}
+
+static void check_child_exit(int workers, int n, bool parent_pool, bool from_foreign_thread) {
     pyth_executor_t *pex = NULL;
     if (parent_pool) { /* the parent has a pool with a live, idle worker at fork time */
         pex = pyth_executor_new(2, "parent", NULL, NULL);
@@ -639,11 +730,12 @@ static void check_child_exit(int workers, int n, bool parent_pool) {
     if (pid == 0) {
         close(fds[0]);
         fd_out = fds[1];
-        pyth_executor_t *ex = pyth_executor_new((size_t)workers, "child", NULL, NULL);
-        for (int i = 0; i < n; i++) {
-            pyth_future_t *f = pyth_executor_submit(ex, slow_write, ITEM('a' + i));
-            if (!f) _exit(10);
-            pyth_future_free(f);
+        child_args a = {workers, n};
+        if (from_foreign_thread) { /* submitted by a thread libpyth did not start, gone by exit */
+            pthread_t t;
+            if (pthread_create(&t, NULL, child_submit, &a) != 0 || pthread_join(t, NULL) != 0) _exit(11);
+        } else {
+            child_submit(&a);
         }
         exit(0); /* as returning from main: no shutdown, no free */
     }
@@ -684,10 +776,11 @@ static void check_child_exit(int workers, int n, bool parent_pool) {
 }
 
 TEST(work_completes_at_process_exit) {
-    check_child_exit(1, 1, false);
-    check_child_exit(1, 3, false); /* two of them still queued at exit */
-    check_child_exit(2, 5, false);
-    check_child_exit(2, 3, true);
+    check_child_exit(1, 1, false, false);
+    check_child_exit(1, 3, false, false); /* two of them still queued at exit */
+    check_child_exit(2, 5, false, false);
+    check_child_exit(2, 3, true, false);
+    check_child_exit(2, 3, false, true);
 }
 
 /* ---- bad arguments ------------------------------------------------------------------------- */
@@ -735,10 +828,12 @@ int main(void) {
     RUN(initializer_runs_once_per_worker);
     RUN(initializer_ex_success);
     RUN(failing_initializer_breaks_pool);
+    RUN(broken_pool_with_a_healthy_worker);
     RUN(submit_after_shutdown);
     RUN(shutdown_wait_waits_for_tasks);
     RUN(shutdown_nowait_still_runs_queued);
     RUN(shutdown_cancel_futures);
+    RUN(concurrent_shutdowns);
     RUN(free_completes_pending_work);
     RUN(nested_submit);
     RUN(no_worker_can_start);

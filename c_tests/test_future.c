@@ -371,6 +371,58 @@ TEST(free_future_any_time) {
     CHECK_EQ(atomic_load(&ran), n);
 }
 
+typedef struct {
+    pyth_future_t *f;
+    atomic_int tid, done;
+    pyth_status st;
+    void *value;
+} result_call;
+
+static void *result_fn(void *p) {
+    result_call *c = p;
+    atomic_store(&c->tid, h_gettid());
+    c->st = pyth_future_result(c->f, PYTH_FOREVER, &c->value);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* Frees the C reference from inside the callback: the fire-and-forget idiom. */
+static atomic_int freed_in_cb;
+static void free_in_cb(pyth_future_t *f, void *arg) {
+    (void)arg;
+    if (pyth_future_done(f) && pyth_future_free(f) == PYTH_OK) atomic_fetch_add(&freed_in_cb, 1);
+}
+
+TEST(free_future_while_others_use_it) {
+    pyth_executor_t *ex = pyth_executor_new(2, "ffu", NULL, NULL);
+    /* Another thread is blocked in result() when the handle is freed. */
+    job_t j;
+    job_init(&j, 31, 0, true);
+    result_call c = {.f = pyth_executor_submit(ex, run_job, &j)};
+    h_thread t = spawn(result_fn, &c);
+    CHECK(WAIT_UNTIL(atomic_load(&c.tid) != 0, 30));
+    CHECK(WAIT_BLOCKED(atomic_load(&c.tid), 30));
+    CHECK_STATUS(pyth_future_free(c.f), PYTH_OK);
+    CHECK(STAYS_FALSE(atomic_load(&c.done), 0.05));
+    open_gate(&j);
+    join_within(t, 30);
+    CHECK_STATUS(c.st, PYTH_OK);
+    CHECK_EQ(NUM(c.value), 31);
+    job_fini(&j);
+
+    /* Freed by its own done callback: in the worker, and at once in this thread. */
+    atomic_store(&freed_in_cb, 0);
+    long n = ITERS(2000);
+    for (long i = 0; i < n; i++) {
+        pyth_future_t *f = pyth_executor_submit(ex, count_run, NULL);
+        CHECK_STATUS(pyth_future_add_done_callback(f, free_in_cb, NULL), PYTH_OK);
+        /* f may be gone now: not touched again */
+    }
+    CHECK_STATUS(pyth_executor_shutdown(ex, true, false), PYTH_OK);
+    CHECK_EQ(atomic_load(&freed_in_cb), n);
+    CHECK_STATUS(pyth_executor_free(ex), PYTH_OK);
+}
+
 /* ---- wait ---------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -663,6 +715,87 @@ TEST(as_completed_timeout) {
     CHECK_STATUS(pyth_executor_free(ex), PYTH_OK);
 }
 
+/* ---- signals ------------------------------------------------------------------------ */
+
+/* Timed waits neither return early nor fail when signals interrupt them (EINTR). */
+static atomic_int sig_count, sig_stop;
+static void on_signal(int sig) {
+    (void)sig;
+    atomic_fetch_add(&sig_count, 1);
+}
+
+static void *signal_spammer(void *target) {
+    pthread_t t = *(pthread_t *)target;
+    struct timespec ms = {0, 2000000};
+    while (!atomic_load(&sig_stop)) {
+        pthread_kill(t, SIGUSR1);
+        nanosleep(&ms, NULL);
+    }
+    return NULL;
+}
+
+static struct sigaction old_sa;
+static pthread_t self_thread;
+static h_thread spam_start(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: system calls see EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, &old_sa);
+    self_thread = pthread_self();
+    atomic_store(&sig_stop, 0);
+    atomic_store(&sig_count, 0);
+    return spawn(signal_spammer, &self_thread);
+}
+
+static void spam_stop(h_thread spam) {
+    atomic_store(&sig_stop, 1);
+    join_within(spam, 30);
+    sigaction(SIGUSR1, &old_sa, NULL);
+}
+
+static void *open_after_signals(void *p) {
+    job_t *j = p;
+    WAIT_UNTIL(atomic_load(&sig_count) >= 20, 60);
+    pyth_event_set(j->gate);
+    return NULL;
+}
+
+TEST(waits_survive_signals) {
+    pyth_executor_t *ex = pyth_executor_new(1, "sig", NULL, NULL);
+    job_t j;
+    job_init(&j, 6, 0, true);
+    pyth_future_t *f = pyth_executor_submit(ex, run_job, &j);
+    h_thread spam = spam_start();
+    double t0 = now_s();
+    CHECK_STATUS(pyth_future_result(f, 0.3, NULL), PYTH_TIMEOUT);
+    double el = now_s() - t0;
+    CHECK(el >= 0.3 - 0.001 && el < 0.3 + h_slack());
+    t0 = now_s();
+    CHECK_STATUS(pyth_wait(&f, 1, 0.3, PYTH_ALL_COMPLETED), PYTH_TIMEOUT);
+    el = now_s() - t0;
+    CHECK(el >= 0.3 - 0.001 && el < 0.3 + h_slack());
+    count_cb_t c = {0};
+    t0 = now_s();
+    CHECK_STATUS(pyth_as_completed(&f, 1, 0.3, count_cb, &c), PYTH_TIMEOUT);
+    el = now_s() - t0;
+    CHECK(el >= 0.3 - 0.001 && el < 0.3 + h_slack());
+    CHECK_EQ(c.calls, 0);
+    CHECK(atomic_load(&sig_count) > 5);
+    /* An unbounded wait returns only once the task is done. */
+    atomic_store(&sig_count, 0);
+    h_thread t = spawn(open_after_signals, &j);
+    void *r = NULL;
+    CHECK_STATUS(pyth_future_result(f, PYTH_FOREVER, &r), PYTH_OK);
+    CHECK_EQ(NUM(r), 6);
+    CHECK(atomic_load(&sig_count) >= 20);
+    join_within(t, 30);
+    spam_stop(spam);
+    pyth_future_free(f);
+    job_fini(&j);
+    CHECK_STATUS(pyth_executor_free(ex), PYTH_OK);
+}
+
 /* ---- map ----------------------------------------------------------------------------------- */
 
 static pyth_event_t *map_gate;
@@ -805,12 +938,14 @@ int main(void) {
     RUN(cancel_only_while_pending);
     RUN(done_callbacks);
     RUN(free_future_any_time);
+    RUN(free_future_while_others_use_it);
     RUN(wait_first_completed);
     RUN(wait_all_completed);
     RUN(wait_first_exception);
     RUN(wait_bad_arguments);
     RUN(as_completed_order);
     RUN(as_completed_timeout);
+    RUN(waits_survive_signals);
     RUN(map_results_in_order);
     RUN(map_first_failure);
     RUN(map_timeout);

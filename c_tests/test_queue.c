@@ -609,6 +609,89 @@ TEST(bad_handles) {
     CHECK_STATUS(pyth_queue_free(q), PYTH_OK);
 }
 
+/* ---- signals ------------------------------------------------------------------------ */
+
+/* Timed waits neither return early nor fail when signals interrupt them (EINTR). */
+static atomic_int sig_count, sig_stop;
+static void on_signal(int sig) {
+    (void)sig;
+    atomic_fetch_add(&sig_count, 1);
+}
+
+static void *signal_spammer(void *target) {
+    pthread_t t = *(pthread_t *)target;
+    struct timespec ms = {0, 2000000};
+    while (!atomic_load(&sig_stop)) {
+        pthread_kill(t, SIGUSR1);
+        nanosleep(&ms, NULL);
+    }
+    return NULL;
+}
+
+typedef struct { pyth_queue_t *q; int after; } late_put_t;
+static void *put_after_signals(void *p) {
+    late_put_t *l = p;
+    WAIT_UNTIL(atomic_load(&sig_count) >= l->after, 60);
+    pyth_queue_put(l->q, ITEM(99), true, PYTH_FOREVER);
+    return NULL;
+}
+
+static void *task_done_after_signals(void *p) {
+    late_put_t *l = p;
+    WAIT_UNTIL(atomic_load(&sig_count) >= l->after, 60);
+    pyth_queue_task_done(l->q);
+    return NULL;
+}
+
+TEST(waits_survive_signals) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: system calls see EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, &old);
+    pthread_t self = pthread_self();
+    atomic_store(&sig_stop, 0);
+    atomic_store(&sig_count, 0);
+    h_thread spam = spawn(signal_spammer, &self);
+
+    pyth_queue_t *q = pyth_queue_new(1);
+    void *v = NULL;
+    double t0 = now_s();
+    CHECK_STATUS(pyth_queue_get(q, &v, true, 0.3), PYTH_EMPTY);
+    double el = now_s() - t0;
+    CHECK(el >= 0.3 - 0.001);
+    CHECK(el < 0.3 + h_slack());
+    int before = atomic_load(&sig_count);
+    CHECK(before > 5);
+    pyth_queue_put(q, ITEM(1), true, PYTH_FOREVER);
+    t0 = now_s();
+    CHECK_STATUS(pyth_queue_put(q, ITEM(2), true, 0.3), PYTH_FULL);
+    el = now_s() - t0;
+    CHECK(el >= 0.3 - 0.001);
+    CHECK(el < 0.3 + h_slack());
+    CHECK_STATUS(pyth_queue_get(q, &v, true, PYTH_FOREVER), PYTH_OK);
+    CHECK_EQ(NUM(v), 1);
+    /* An unbounded wait returns only for the item, however many signals come. */
+    late_put_t l = {q, atomic_load(&sig_count) + 20};
+    h_thread t = spawn(put_after_signals, &l);
+    CHECK_STATUS(pyth_queue_get(q, &v, true, PYTH_FOREVER), PYTH_OK);
+    CHECK_EQ(NUM(v), 99);
+    CHECK(atomic_load(&sig_count) >= l.after);
+    join_within(t, 30);
+    /* The same for join: it returns only after the last task_done. */
+    CHECK_STATUS(pyth_queue_task_done(q), PYTH_OK); /* one of two */
+    l.after = atomic_load(&sig_count) + 20;
+    t = spawn(task_done_after_signals, &l);
+    CHECK_STATUS(pyth_queue_join(q), PYTH_OK);
+    CHECK(atomic_load(&sig_count) >= l.after);
+    join_within(t, 30);
+    CHECK_STATUS(pyth_queue_task_done(q), PYTH_EVALUE);
+    atomic_store(&sig_stop, 1);
+    join_within(spam, 30);
+    sigaction(SIGUSR1, &old, NULL);
+    CHECK_STATUS(pyth_queue_free(q), PYTH_OK);
+}
+
 /* ---- many producers and consumers ---------------------------------------------------- */
 
 #define NPROD 4
@@ -786,6 +869,7 @@ int main(void) {
     RUN(shutdown_immediate);
     RUN(free_busy);
     RUN(bad_handles);
+    RUN(waits_survive_signals);
     RUN(producers_consumers_fifo);
     RUN(producers_consumers_lifo_and_priority);
     RUN(shutdown_race_drain);

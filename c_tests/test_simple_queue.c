@@ -211,6 +211,79 @@ TEST(simple_put_from_destructor) {
     CHECK_STATUS(pyth_queue_free(dtor_q), PYTH_OK);
 }
 
+/* ---- signals ------------------------------------------------------------------------ */
+
+/* Timed waits neither return early nor fail when signals interrupt them (EINTR). */
+static atomic_int sig_count, sig_stop;
+static void on_signal(int sig) {
+    (void)sig;
+    atomic_fetch_add(&sig_count, 1);
+}
+
+static void *signal_spammer(void *target) {
+    pthread_t t = *(pthread_t *)target;
+    struct timespec ms = {0, 2000000};
+    while (!atomic_load(&sig_stop)) {
+        pthread_kill(t, SIGUSR1);
+        nanosleep(&ms, NULL);
+    }
+    return NULL;
+}
+
+static struct sigaction old_sa;
+static pthread_t self_thread;
+static h_thread spam_start(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: system calls see EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, &old_sa);
+    self_thread = pthread_self();
+    atomic_store(&sig_stop, 0);
+    atomic_store(&sig_count, 0);
+    return spawn(signal_spammer, &self_thread);
+}
+
+static void spam_stop(h_thread spam) {
+    atomic_store(&sig_stop, 1);
+    join_within(spam, 30);
+    sigaction(SIGUSR1, &old_sa, NULL);
+}
+
+typedef struct { pyth_queue_t *q; int after; } late_put_t;
+static void *put_after_signals(void *p) {
+    late_put_t *l = p;
+    WAIT_UNTIL(atomic_load(&sig_count) >= l->after, 60);
+    pyth_queue_put(l->q, ITEM(99), true, PYTH_FOREVER);
+    return NULL;
+}
+
+TEST(simple_waits_survive_signals) {
+    h_thread spam = spam_start();
+    pyth_queue_t *q = pyth_simple_queue_new();
+    void *v = NULL;
+    double t0 = now_s();
+    CHECK_STATUS(pyth_queue_get(q, &v, true, 0.3), PYTH_EMPTY);
+    double el = now_s() - t0;
+    CHECK(el >= 0.3 - 0.001);
+    CHECK(el < 0.3 + h_slack());
+    CHECK(atomic_load(&sig_count) > 5);
+    late_put_t l = {q, atomic_load(&sig_count) + 20};
+    h_thread t = spawn(put_after_signals, &l);
+    CHECK_STATUS(pyth_queue_get(q, &v, true, PYTH_FOREVER), PYTH_OK);
+    CHECK_EQ(NUM(v), 99);
+    CHECK(atomic_load(&sig_count) >= l.after);
+    join_within(t, 30);
+    l.after = atomic_load(&sig_count) + 20;
+    t = spawn(put_after_signals, &l);
+    CHECK_STATUS(pyth_queue_get(q, &v, true, 100), PYTH_OK); /* timed, woken by the put */
+    CHECK_EQ(NUM(v), 99);
+    CHECK(atomic_load(&sig_count) >= l.after);
+    join_within(t, 30);
+    spam_stop(spam);
+    CHECK_STATUS(pyth_queue_free(q), PYTH_OK);
+}
+
 /* ---- 4 producers x 4 consumers -------------------------------------------- */
 
 #define NPROD 4
@@ -319,6 +392,7 @@ int main(void) {
     RUN(simple_blocking_get_woken_by_put);
     RUN(simple_free_busy);
     RUN(simple_put_from_destructor);
+    RUN(simple_waits_survive_signals);
     RUN(simple_producers_consumers);
     RUN(simple_qsize_is_a_count);
     fprintf(stderr, "%.2fs\n", now_s() - t0);
