@@ -1,5 +1,6 @@
-/* PENDING (library bug, minor): a thread name that is not valid UTF-8 is
- * silently changed.
+/* Regression test (bug found by this test, fixed in f18287d).
+ *
+ * A thread name that is not valid UTF-8 is silently changed.
  *
  * API.md: pyth_thread_name() copies "the thread's name" like snprintf;
  * names are C strings (`const char *`). A C program naming a thread with
@@ -8,18 +9,15 @@
  * name gets the altered bytes too. (Python has no such names: a str is
  * always valid Unicode; pthread_setname_np and prctl keep bytes as given.)
  *
- * Cause: pyth_thread_new and pyth_thread_set_name store the name with
+ * Cause (before the fix):
+ * pyth_thread_new and pyth_thread_set_name store the name with
  * CStr::to_string_lossy(), which replaces each invalid byte by U+FFFD
  * ("\xef\xbf\xbd").
  *
  * Expected: the bytes round-trip ("caf\xe9", length 4), or the name is
  * refused with an error; never silently altered.
- * Actual: "caf\xef\xbf\xbd", length 6, both from pyth_thread_new and from
- * pyth_thread_set_name; the OS name is "caf\xef\xbf\xbd" as well.
- *
- * Status: fails against HEAD 65338ee; passes against the uncommitted src/
- * changes in the working tree when this file was written. Rename to
- * test_*.c once the fix is committed.
+ * Before the fix: "caf\xef\xbf\xbd", length 6, both from pyth_thread_new
+ * and from pyth_thread_set_name; the OS name is "caf\xef\xbf\xbd" as well.
  */
 #include "harness.h"
 

@@ -1,4 +1,6 @@
-/* PENDING (library bug): a thread-local value's dtor that uses another
+/* Regression test (bug found by this test, fixed in f18287d).
+ *
+ * A thread-local value's dtor that uses another
  * local (pyth_local_set or pyth_local_get) while its thread exits corrupts
  * memory in a libpyth thread and fails in a plain pthread.
  *
@@ -9,7 +11,8 @@
  * a C pthread_key destructor may call pthread_setspecific (glibc re-runs
  * destructors for values set meanwhile).
  *
- * Cause: thread_exit() frees the thread's table and clears the TLS word,
+ * Cause (before the fix):
+ * thread_exit() frees the thread's table and clears the TLS word,
  * then runs the dtors. A pyth_local_set/get in a dtor makes my_table()
  * build a new table and then run
  *     EXIT_GUARD.with(|g| g.borrow_mut().get_or_insert(ExitGuard))
@@ -27,15 +30,11 @@
  * Expected: in both kinds of thread, the calls in the dtor return PYTH_OK
  * (get returns the init value), nothing crashes, and every value is
  * destroyed exactly once (at the latest when its local is freed).
- * Actual: libpyth thread: the child running it dies of SIGSEGV (or
+ * Before the fix: libpyth thread: the child running it dies of SIGSEGV (or
  * memcheck reports an invalid read); pthread: PYTH_ERUNTIME and a panic
  * message.
  *
  * Each case runs in a child process so a crash is reported, not fatal.
- *
- * Status: fails against HEAD 65338ee; passes against the uncommitted src/
- * changes in the working tree when this file was written. Rename to
- * test_*.c once the fix is committed.
  */
 #include "harness.h"
 #include <sys/wait.h>

@@ -1,13 +1,16 @@
-/* PENDING (library bug): when another thread is the first to ask for
- * pyth_main_thread(), the main thread's object has no ident, and the main
- * thread can "join" itself: it blocks instead of failing.
+/* Regression test (bug found by this test, fixed in f18287d).
+ *
+ * When another thread is the first to ask for pyth_main_thread(), the
+ * main thread's object has no ident, and the main thread can "join"
+ * itself: it blocks instead of failing.
  *
  * API.md: pyth_main_thread() is "the process's initial thread";
  * pyth_thread_ident() is "0: not started" (main is started), and joining
  * the current thread is PYTH_ERUNTIME "cannot join current thread"
  * (Python: RuntimeError, never a wait).
  *
- * Cause: registry::main_thread() called from a non-initial thread builds
+ * Cause (before the fix):
+ * registry::main_thread() called from a non-initial thread builds
  * the object with Thread::adopt_remote(), which fills in only the native
  * id; the ident and the main thread's TLS "current" word stay unset until
  * the main thread itself calls pyth_current_thread(). So
@@ -17,15 +20,11 @@
  *
  * Expected: ident == pthread_self() of main; join from main returns
  * PYTH_ERUNTIME "cannot join current thread" at once.
- * Actual: ident 0; join(main, 0.5) from main returns PYTH_TIMEOUT after
+ * Before the fix: ident 0; join(main, 0.5) from main returns PYTH_TIMEOUT after
  * 0.5 s (and PYTH_FOREVER would block forever).
  *
  * This must run in a fresh process: nothing may touch libpyth before the
  * helper thread asks for the main thread.
- *
- * Status: fails against HEAD 65338ee; passes against the uncommitted src/
- * changes in the working tree when this file was written. Rename to
- * test_*.c once the fix is committed.
  */
 #include "harness.h"
 
