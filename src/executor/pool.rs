@@ -71,7 +71,10 @@ impl Executor {
     /// named `<prefix>_N` (default prefix `ThreadPoolExecutor-K`).
     pub fn new(max_workers: usize, prefix: Option<String>, initializer: Option<Initializer>) -> Result<Executor> {
         let max_workers = if max_workers == 0 { default_workers() } else { max_workers };
-        let prefix = prefix.unwrap_or_else(|| format!("ThreadPoolExecutor-{}", COUNTER.fetch_add(1, Relaxed)));
+        // Python: `thread_name_prefix or "ThreadPoolExecutor-%d"`, so "" too.
+        let prefix = prefix
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| format!("ThreadPoolExecutor-{}", COUNTER.fetch_add(1, Relaxed)));
         let pool = Arc::new(Pool {
             max_workers,
             prefix,

@@ -158,6 +158,10 @@ pub unsafe extern "C" fn pyth_executor_map(
     completed: *mut usize,
     error: *mut c_int,
 ) -> pyth_status {
+    if !completed.is_null() {
+        // SAFETY: non-NULL out pointer; set first so every failure reports it.
+        unsafe { completed.write(0) };
+    }
     run(|| {
         // SAFETY: as above.
         let e = unsafe { executor(e)? };
@@ -170,7 +174,16 @@ pub unsafe extern "C" fn pyth_executor_map(
         let mut futures = Vec::with_capacity(n);
         for i in 0..n {
             // SAFETY: args has n entries.
-            futures.push(e.submit(c_task(f, unsafe { *args.add(i) }))?);
+            match e.submit(c_task(f, unsafe { *args.add(i) })) {
+                Ok(fut) => futures.push(fut),
+                Err(err) => {
+                    // As Python's map: what was submitted is cancelled.
+                    futures.iter().for_each(|f| {
+                        f.cancel();
+                    });
+                    return Err(err);
+                }
+            }
         }
         let mut stored = 0;
         let mut status = Ok(PYTH_OK);
