@@ -65,10 +65,13 @@ pub fn active_count() -> usize {
 /// identity before any other thread can ask for it. The fork handlers are
 /// installed here too, so that no fork() can catch that `Once` half done
 /// in another thread (it would block the child forever).
+// Not under loom, whose atomics only work inside a model.
+#[cfg(not(loom))]
 #[used]
 #[link_section = ".init_array"]
 static ON_LOAD: extern "C" fn() = on_load;
 
+#[cfg_attr(loom, allow(dead_code))]
 extern "C" fn on_load() {
     init();
     if is_initial_thread() {
