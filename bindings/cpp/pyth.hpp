@@ -652,14 +652,13 @@ public:
     // A barrier for `parties` threads (value_error if 0). `timeout` is the
     // default for wait(). The action is kept alive by the barrier.
     //
-    // If the action throws, the barrier is aborted (later waits throw
-    // broken_barrier_error) and the exception is rethrown from wait() in the
-    // thread that ran it. Unlike Python, the other parties of that cycle
-    // pass normally: the C action has no way to report failure.
+    // If the action throws, the barrier breaks, as in Python: the thread
+    // that ran it gets the exception from wait(), the other parties (and
+    // later waits) broken_barrier_error.
     explicit Barrier(std::size_t parties, std::function<void()> action = {}, Timeout timeout = forever)
         : action_(action ? std::make_unique<std::function<void()>>(std::move(action)) : nullptr) {
         h_ = detail::check_new(
-            pyth_barrier_new(parties, action_ ? &run_action : nullptr, action_.get(), timeout.count()));
+            pyth_barrier_new_ex(parties, action_ ? &run_action : nullptr, action_.get(), timeout.count()));
     }
     // Move-only; the action moves with the barrier (its address is stable).
     ~Barrier() { destroy(); }
@@ -714,11 +713,15 @@ public:
     pyth_barrier_t* native_handle() const noexcept { return h_; }
 
 private:
-    static void run_action(void* arg) noexcept {
+    // Nonzero breaks the barrier; the exception waits in this thread's
+    // slot for the wait() that ran the action (PYTH_EFAILED) to rethrow.
+    static int run_action(void* arg) noexcept {
         try {
             (*static_cast<std::function<void()>*>(arg))();
+            return 0;
         } catch (...) {
             detail::barrier_action_error = {arg, std::current_exception()};
+            return 1;
         }
     }
     void rethrow_action_error() {
@@ -726,7 +729,6 @@ private:
         if (action_ && slot.owner == action_.get()) {
             std::exception_ptr e = std::move(slot.err);
             slot = {};
-            pyth_barrier_abort(h_);
             std::rethrow_exception(e);
         }
     }
@@ -1399,14 +1401,11 @@ struct FutureState {
 
 // A submitted callable; deleted by the first done callback, which the
 // library calls exactly once whether the task ran, was cancelled, or the
-// pool broke. If submit failed after queueing it (see submit), there is no
-// future to call back: the box is then an orphan that deletes itself when
-// (if ever) it runs.
+// pool broke. A submit that fails never runs the task, so then submit
+// deletes it.
 template <class R>
 struct TaskBoxBase {
-    enum : int { normal = 0, ran = 1, orphan = 2 };
     std::shared_ptr<FutureState<R>> state;
-    std::atomic<int> fate{normal};
     virtual ~TaskBoxBase() = default;
     virtual void run() = 0;
 
@@ -1423,7 +1422,6 @@ struct TaskBoxBase {
             box->state->error = std::current_exception();
             code = exception_code;
         }
-        if (box->fate.exchange(ran) == orphan) delete box;
         return code;
     }
     static void done(pyth_future_t*, void* arg) noexcept { delete static_cast<TaskBoxBase*>(arg); }
@@ -1616,15 +1614,8 @@ public:
         detail::TaskBoxBase<R>* base = box.get();
         pyth_future_t* h = pyth_executor_submit(h_, &detail::TaskBoxBase<R>::trampoline, base);
         if (!h) {
+            // A failed submit never runs the task: the box goes with `box`.
             pyth_status st = pyth_last_status();
-            // libpyth queues the task before starting a worker, so after
-            // PYTH_ERUNTIME ("can't start new thread") an existing worker may
-            // still run it: hand the box over to the task (it deletes itself
-            // after running), unless it already ran.
-            if (st == PYTH_ERUNTIME) {
-                detail::TaskBoxBase<R>* lost = box.release();
-                if (lost->fate.exchange(detail::TaskBoxBase<R>::orphan) == detail::TaskBoxBase<R>::ran) delete lost;
-            }
             detail::throw_status(st < 0 ? st : PYTH_ENOMEM, detail::broken_kind::executor);
         }
         state->h = h;  // owned by the state from here (the task never reads it)

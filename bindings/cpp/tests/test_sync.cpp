@@ -514,6 +514,25 @@ TEST(barrier_broken) {
     CHECK_THROWS(Oops, ba.wait());
     CHECK(ba.broken());
     CHECK_THROWS(pyth::broken_barrier_error, ba.wait());
+
+    // With two parties the other one gets broken_barrier_error, as in Python.
+    pyth::Barrier bb(2, [] { throw Oops(); });
+    std::atomic<int> oops{0}, broken2{0};
+    auto party = [&] {
+        try {
+            bb.wait(30s);
+        } catch (const Oops&) {
+            oops++;
+        } catch (const pyth::broken_barrier_error&) {
+            broken2++;
+        }
+    };
+    pyth::Thread other(party);
+    other.start();
+    party();
+    CHECK(other.join(30s));
+    CHECK(oops == 1);
+    CHECK(broken2 == 1);
 }
 
 TEST(moved_from_and_close) {
