@@ -397,10 +397,8 @@ class ProcessTests(unittest.TestCase):
             """)
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "bye\n", ""))
 
-    @unittest.skip("libpyth bug: a thread target that ends its thread with pthread_exit() "
-                   "aborts the process ('FATAL: exception not rethrown': the forced unwind "
-                   "meets catch_unwind in src/thread/thread.rs); CPython 3.11-3.13 does this "
-                   "to daemon threads after finalization")
+    # CPython 3.11-3.13 ends daemon threads with pthread_exit() after
+    # finalization; libpyth threads must survive that (it once aborted).
     def test_target_ending_with_pthread_exit(self):
         r = run_python("""
             import ctypes

@@ -1,17 +1,6 @@
-/* PENDING (minor divergence from CPython): an empty thread-name prefix.
- *
- * The contract names workers "<prefix>_N" and gives NULL the default
- * "ThreadPoolExecutor-K"; it says nothing about "". CPython decides there:
- * concurrent/futures/thread.py uses
- *     self._thread_name_prefix = (thread_name_prefix or
- *                                 ("ThreadPoolExecutor-%d" % self._counter()))
- * so ThreadPoolExecutor(thread_name_prefix="") names its workers
- * "ThreadPoolExecutor-K_0" (checked with python3 3.11).
- *
- * Expected: pyth_executor_new(1, "", ...) workers are "ThreadPoolExecutor-K_N".
- * Actual:   they are named "_0" (src/ffi/executor.rs maps any non-NULL prefix
- *           to Some(prefix)).
- */
+/* An empty thread-name prefix means the default, as in CPython, whose
+ * ThreadPoolExecutor uses `thread_name_prefix or "ThreadPoolExecutor-%d"`:
+ * pyth_executor_new(1, "", ...) names its workers "ThreadPoolExecutor-K_N". */
 #include "harness.h"
 
 static char name[64];
