@@ -1,21 +1,29 @@
 //! `threading.Event`: a flag that threads can wait for.
 
 use super::deadline;
-use super::atomic::{fence, AtomicU32, AtomicU8, Ordering::*};
-use super::park::{self as plc, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+use super::atomic::{fence, AtomicU32, Ordering::*};
+use super::park::{self as plc, ParkResult, DEFAULT_PARK_TOKEN};
 use std::time::Duration;
 
-const SET: u8 = 1;
-const PARKED: u8 = 2;
+const SET: u32 = 1;
+const PARKED: u32 = 2;
+/// The rest of the word counts `set`s (wrapping): the generation.
+const GEN: u32 = 4;
 
 /// An event flag, as Python's `threading.Event`.
 ///
-/// One atomic byte, not a lock and a condition: `set` and `clear` with
+/// One atomic word, not a lock and a condition: `set` and `clear` with
 /// nobody waiting are each at most one read-modify-write, and none at all
 /// when the flag already has the wanted value.
+///
+/// Besides the flag and a "someone sleeps" bit, the word counts the `set`s.
+/// A `set` decides to wake sleepers outside the parking lot's lock, so its
+/// wake-up can reach a thread that began waiting after that very `set` was
+/// seen and cleared; the thread tells by the count passed with the wake-up
+/// and goes back to sleep, so `wait` is true only for a `set` it waited for.
 #[derive(Debug, Default)]
 pub struct Event {
-    state: AtomicU8,
+    state: AtomicU32,
     blocked: AtomicU32,
 }
 
@@ -23,13 +31,13 @@ impl Event {
     /// A new event, not set.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        Event { state: AtomicU8::new(0), blocked: AtomicU32::new(0) }
+        Event { state: AtomicU32::new(0), blocked: AtomicU32::new(0) }
     }
 
     /// A new event, not set (not `const` under loom, whose atomics are not).
     #[cfg(loom)]
     pub fn new() -> Self {
-        Event { state: AtomicU8::new(0), blocked: AtomicU32::new(0) }
+        Event { state: AtomicU32::new(0), blocked: AtomicU32::new(0) }
     }
 
     /// Whether the flag is set.
@@ -38,16 +46,29 @@ impl Event {
         self.state.load(Acquire) & SET != 0
     }
 
+    /// The word after a `set` of `state` (which is not set): the flag on,
+    /// nobody parked, the next generation.
+    #[inline(always)]
+    fn after_set(state: u32) -> u32 {
+        ((state & !(SET | PARKED)).wrapping_add(GEN)) | SET
+    }
+
     /// Sets the flag and wakes every waiting thread.
     #[inline]
     pub fn set(&self) {
-        if self.state.load(Relaxed) & SET != 0 {
-            // Already set: SeqCst-free fast exit, still a release point for
-            // anyone who sees it set (the setter that set it published).
-            return;
+        let mut state = self.state.load(Relaxed);
+        loop {
+            if state & SET != 0 {
+                // Already set: whoever set it woke the sleepers.
+                return;
+            }
+            match self.state.compare_exchange_weak(state, Self::after_set(state), Release, Relaxed) {
+                Ok(_) => break,
+                Err(s) => state = s,
+            }
         }
-        if self.state.swap(SET, Release) & PARKED != 0 {
-            self.wake_all();
+        if state & PARKED != 0 {
+            self.wake_all(Self::after_set(state) / GEN);
         }
     }
 
@@ -56,7 +77,9 @@ impl Event {
     #[inline(always)]
     pub(crate) fn fast_set(&self) -> bool {
         let state = self.state.load(Relaxed);
-        state & SET != 0 || (state == 0 && self.state.compare_exchange(0, SET, Release, Relaxed).is_ok())
+        state & SET != 0
+            || (state & PARKED == 0
+                && self.state.compare_exchange(state, Self::after_set(state), Release, Relaxed).is_ok())
     }
 
     /// Resets the flag.
@@ -86,13 +109,13 @@ impl Event {
     }
 
     fn key(&self) -> usize {
-        &self.state as *const AtomicU8 as usize
+        &self.state as *const AtomicU32 as usize
     }
 
     #[cold]
-    fn wake_all(&self) {
+    fn wake_all(&self, generation: u32) {
         // SAFETY: own address.
-        unsafe { plc::unpark_all(self.key(), DEFAULT_UNPARK_TOKEN) };
+        unsafe { plc::unpark_all(self.key(), plc::UnparkToken(generation as usize)) };
     }
 
     #[cold]
@@ -109,7 +132,8 @@ impl Event {
             {
                 continue;
             }
-            let validate = || self.state.load(Relaxed) == PARKED;
+            let waiting = state | PARKED;
+            let validate = || self.state.load(Relaxed) == waiting;
             let timed_out = |_, was_last: bool| {
                 if was_last {
                     self.state.fetch_and(!PARKED, Relaxed);
@@ -117,14 +141,16 @@ impl Event {
             };
             // SAFETY: own address; callbacks neither panic nor re-enter.
             match unsafe { plc::park(self.key(), validate, || {}, timed_out, DEFAULT_PARK_TOKEN, deadline) } {
-                // Woken by `set`: report it even if a `clear` already
-                // followed, as Python's Event does.
-                ParkResult::Unparked(_) => {
+                // Woken by a `set` that came after this thread saw the flag
+                // clear: report it even if a `clear` already followed, as
+                // Python's Event does. A wake-up from an earlier `set`
+                // (same generation) is stale: wait again.
+                ParkResult::Unparked(token) if token.0 as u32 != waiting / GEN => {
                     fence(Acquire);
                     break true;
                 }
+                ParkResult::Unparked(_) | ParkResult::Invalid => {}
                 ParkResult::TimedOut => break self.is_set(),
-                ParkResult::Invalid => {}
             }
         };
         self.blocked.fetch_sub(1, Release);
