@@ -8,7 +8,8 @@
  *
  * Environment: BENCH_TRIALS=n overrides the number of trials, BENCH_QUICK=1
  * shrinks everything (a smoke test, not a measurement), BENCH_ONLY=group
- * runs one group: uncontended, contended, pingpong, cross or sizes, and
+ * runs one group: uncontended, contended, pingpong, cross, threads, queue,
+ * executor or sizes, and
  * BENCH_DEBUG=1 prints every contended run's scheduling counts to stderr.
  */
 #ifndef _GNU_SOURCE
@@ -243,14 +244,14 @@ static void print_case(const char *title, const char *unit, int nimpl, const res
 
 /* One line of the summary table printed at the end. */
 typedef struct {
-    char name[64];
+    char name[80];
     char unit[16];
     double pyth, pthread, pl, floor; /* 0 when there is none */
     char target[48];
     int met; /* 1 met, 0 missed, -1 no target */
 } summary_t;
 
-static summary_t g_summary[40];
+static summary_t g_summary[64];
 static int g_nsummary;
 static char g_notes[8][160]; /* correctness problems seen while timing */
 static int g_nnotes;
@@ -1291,6 +1292,643 @@ static void pingpong_cases(int cpu_partner, int T, long N)
     }
 }
 
+/* ---- threads, thread-locals, queues and executors ------------------------- */
+
+/* Lets the affinity of this thread (and so of every thread it creates
+ * afterwards, which inherits it) cover both CPUs again. */
+static void pin_any(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int c = 0; c < 2; c++)
+        CPU_SET(c, &set);
+    CHECK_PT(pthread_setaffinity_np(pthread_self(), sizeof set, &set));
+}
+
+static void note(const char *fmt, const char *what, long n)
+{
+    snprintf(g_notes[g_nnotes++ % 8], sizeof g_notes[0], fmt, what, n);
+    printf("  !! ");
+    printf(fmt, what, n);
+    printf(" (a correctness bug)\n");
+}
+
+static volatile uintptr_t g_sink;
+
+static int trivial_target(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static atomic_int g_started_done;
+
+static int signal_target(void *arg)
+{
+    (void)arg;
+    atomic_store(&g_started_done, 1);
+    futex_wake(&g_started_done);
+    return 0;
+}
+
+static void *signal_pthread(void *arg)
+{
+    signal_target(arg);
+    return NULL;
+}
+
+static void wait_started_done(void)
+{
+    while (!atomic_load(&g_started_done))
+        futex_wait(&g_started_done, 0);
+    atomic_store(&g_started_done, 0);
+}
+
+/* Thread lifetimes: pyth's full Thread object life against pthread's
+ * create+join; and the untracked start_new_thread against a detached
+ * pthread, both waited for through a futex flag set by the target. */
+static double t_thread_start_join(const void *ctx, int impl, long n)
+{
+    (void)ctx;
+    pthread_attr_t detached;
+    CHECK_PT(pthread_attr_init(&detached));
+    CHECK_PT(pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED));
+    double t0 = now_ns();
+    switch (impl) {
+    case 0:
+        for (long i = 0; i < n; i++) {
+            pyth_thread_t *t = pyth_thread_new(trivial_target, NULL, "bench", 0);
+            if (!t)
+                die("pyth_thread_new", pyth_last_status());
+            CHECK_PYTH(pyth_thread_start(t));
+            CHECK_PYTH(pyth_thread_join(t, PYTH_FOREVER));
+            pyth_thread_free(t);
+        }
+        break;
+    case 1:
+        for (long i = 0; i < n; i++) {
+            pthread_t t;
+            CHECK_PT(pthread_create(&t, NULL, nothing, NULL));
+            CHECK_PT(pthread_join(t, NULL));
+        }
+        break;
+    case 2:
+        for (long i = 0; i < n; i++) {
+            if (pyth_start_new_thread(signal_target, NULL) == 0)
+                die("pyth_start_new_thread", pyth_last_status());
+            wait_started_done();
+        }
+        break;
+    case 3:
+        for (long i = 0; i < n; i++) {
+            pthread_t t;
+            CHECK_PT(pthread_create(&t, &detached, signal_pthread, NULL));
+            wait_started_done();
+        }
+        break;
+    }
+    double dt = (now_ns() - t0) / n;
+    pthread_attr_destroy(&detached);
+    return dt;
+}
+
+static pyth_local_t *g_local;
+static pthread_key_t g_key;
+static __thread void *g_tls;
+static int g_local_a, g_local_b; /* two distinct addresses to set */
+
+static double t_local_get(const void *ctx, int impl, long n)
+{
+    (void)ctx;
+    uintptr_t acc = 0;
+    double t0 = now_ns();
+    switch (impl) {
+    case 0:
+        for (long i = 0; i < n; i++)
+            acc += (uintptr_t)pyth_local_get(g_local);
+        break;
+    case 1:
+        for (long i = 0; i < n; i++)
+            acc += (uintptr_t)pthread_getspecific(g_key);
+        break;
+    case 2:
+        for (long i = 0; i < n; i++) {
+            /* one load per iteration, as the calls each make */
+            __asm__ volatile("" ::: "memory");
+            acc += (uintptr_t)g_tls;
+        }
+        break;
+    }
+    double dt = (now_ns() - t0) / n;
+    g_sink = acc;
+    return dt;
+}
+
+/* Alternates two values so that every set really replaces the value. */
+static double t_local_set(const void *ctx, int impl, long n)
+{
+    (void)ctx;
+    void *v[2] = {&g_local_a, &g_local_b};
+    double t0 = now_ns();
+    switch (impl) {
+    case 0:
+        for (long i = 0; i < n; i++)
+            pyth_local_set(g_local, v[i & 1]);
+        break;
+    case 1:
+        for (long i = 0; i < n; i++)
+            pthread_setspecific(g_key, v[i & 1]);
+        break;
+    case 2:
+        for (long i = 0; i < n; i++) {
+            __asm__ volatile("" ::: "memory");
+            g_tls = v[i & 1];
+        }
+        break;
+    }
+    return (now_ns() - t0) / n;
+}
+
+/* glibc declares pthread_self() const, which would let the compiler hoist
+ * it out of the loop: call it through a volatile pointer (one load and an
+ * indirect call, about what a PLT call costs). */
+static pthread_t (*volatile g_pthread_self)(void) = pthread_self;
+
+static double t_current_thread(const void *ctx, int impl, long n)
+{
+    (void)ctx;
+    uintptr_t acc = 0;
+    double t0 = now_ns();
+    switch (impl) {
+    case 0:
+        for (long i = 0; i < n; i++)
+            acc += (uintptr_t)pyth_current_thread();
+        break;
+    case 1:
+        for (long i = 0; i < n; i++)
+            acc += (uintptr_t)pyth_get_ident();
+        break;
+    case 2:
+        for (long i = 0; i < n; i++)
+            acc += (uintptr_t)g_pthread_self();
+        break;
+    }
+    double dt = (now_ns() - t0) / n;
+    g_sink = acc;
+    return dt;
+}
+
+/* The C baseline for the queues: a ring buffer as a C programmer writes it,
+ * one mutex and two conditions, a signal after every put and every get. */
+typedef struct {
+    pthread_mutex_t m;
+    pthread_cond_t not_empty, not_full;
+    size_t cap, head, count;
+    void **slot;
+} ring_t;
+
+static void ring_init(ring_t *r, size_t cap)
+{
+    CHECK_PT(pthread_mutex_init(&r->m, NULL));
+    CHECK_PT(pthread_cond_init(&r->not_empty, NULL));
+    CHECK_PT(pthread_cond_init(&r->not_full, NULL));
+    r->cap = cap;
+    r->head = r->count = 0;
+    r->slot = malloc(cap * sizeof *r->slot);
+    if (!r->slot)
+        die("malloc", ENOMEM);
+}
+
+static void ring_destroy(ring_t *r)
+{
+    pthread_cond_destroy(&r->not_full);
+    pthread_cond_destroy(&r->not_empty);
+    pthread_mutex_destroy(&r->m);
+    free(r->slot);
+}
+
+static void ring_put(ring_t *r, void *item)
+{
+    pthread_mutex_lock(&r->m);
+    while (r->count == r->cap)
+        pthread_cond_wait(&r->not_full, &r->m);
+    r->slot[(r->head + r->count) % r->cap] = item;
+    r->count++;
+    pthread_cond_signal(&r->not_empty);
+    pthread_mutex_unlock(&r->m);
+}
+
+static void *ring_get(ring_t *r)
+{
+    pthread_mutex_lock(&r->m);
+    while (r->count == 0)
+        pthread_cond_wait(&r->not_empty, &r->m);
+    void *item = r->slot[r->head];
+    r->head = (r->head + 1) % r->cap;
+    r->count--;
+    pthread_cond_signal(&r->not_full);
+    pthread_mutex_unlock(&r->m);
+    return item;
+}
+
+typedef struct {
+    int cpu_producer, cpu_consumer; /* -1: either CPU */
+    size_t cap;                     /* 0: SimpleQueue against a ring of RING_BIG */
+} q_case_t;
+
+#define RING_BIG 65536
+
+typedef struct {
+    pyth_queue_t *q;
+    ring_t *ring;
+    long n;
+    long out_of_order;
+} q_run_t;
+
+static void *q_producer(void *arg)
+{
+    q_run_t *r = arg;
+    for (long i = 1; i <= r->n; i++) {
+        if (r->q)
+            CHECK_PYTH(pyth_queue_put(r->q, (void *)(uintptr_t)i, true, PYTH_FOREVER));
+        else
+            ring_put(r->ring, (void *)(uintptr_t)i);
+    }
+    return NULL;
+}
+
+static pthread_t spawn_maybe_on(int cpu, void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    if (cpu >= 0)
+        return spawn_on(cpu, fn, arg);
+    CHECK_PT(pthread_create(&t, NULL, fn, arg));
+    return t;
+}
+
+/* One producer and one consumer (both plain pthreads, so that only the
+ * queue differs); returns M items/s. The consumer checks the order. */
+static void *q_consumer(void *arg)
+{
+    q_run_t *r = arg;
+    for (long i = 1; i <= r->n; i++) {
+        void *item;
+        if (r->q)
+            CHECK_PYTH(pyth_queue_get(r->q, &item, true, PYTH_FOREVER));
+        else
+            item = ring_get(r->ring);
+        if ((uintptr_t)item != (uintptr_t)i)
+            r->out_of_order++;
+    }
+    return NULL;
+}
+
+static long g_queue_bad[2];
+
+static double t_queue(const void *ctx, int impl, long n)
+{
+    const q_case_t *c = ctx;
+    q_run_t r = {.n = n};
+    ring_t ring;
+    if (impl == 0) {
+        r.q = c->cap ? pyth_queue_new(c->cap) : pyth_simple_queue_new();
+        if (!r.q)
+            die("pyth_queue_new", pyth_last_status());
+    } else {
+        ring_init(&ring, c->cap ? c->cap : RING_BIG);
+        r.ring = &ring;
+    }
+    double t0 = now_ns();
+    pthread_t cons = spawn_maybe_on(c->cpu_consumer, q_consumer, &r);
+    pthread_t prod = spawn_maybe_on(c->cpu_producer, q_producer, &r);
+    pthread_join(prod, NULL);
+    pthread_join(cons, NULL);
+    double dt = now_ns() - t0;
+    if (impl == 0)
+        CHECK_PYTH(pyth_queue_free(r.q));
+    else
+        ring_destroy(&ring);
+    g_queue_bad[impl] += r.out_of_order;
+    return n / dt * 1e3;
+}
+
+/* Executor round trip: one task at a time through a warm 1-worker pool,
+ * against a hand-written worker thread that takes one job through a
+ * mutex+cond slot and hands its result back through another cond. */
+static int task_inc(void *arg, void **result)
+{
+    *result = (void *)((uintptr_t)arg + 1);
+    return 0;
+}
+
+typedef struct {
+    pthread_mutex_t m;
+    pthread_cond_t job_cv, done_cv;
+    int (*fn)(void *, void **);
+    void *arg, *result;
+    int has_job, has_result, stop;
+} c_worker_t;
+
+static void *c_worker_main(void *arg)
+{
+    c_worker_t *w = arg;
+    pthread_mutex_lock(&w->m);
+    for (;;) {
+        while (!w->has_job && !w->stop)
+            pthread_cond_wait(&w->job_cv, &w->m);
+        if (w->stop)
+            break;
+        int (*fn)(void *, void **) = w->fn;
+        void *a = w->arg, *res = NULL;
+        w->has_job = 0;
+        pthread_mutex_unlock(&w->m);
+        fn(a, &res);
+        pthread_mutex_lock(&w->m);
+        w->result = res;
+        w->has_result = 1;
+        pthread_cond_signal(&w->done_cv);
+    }
+    pthread_mutex_unlock(&w->m);
+    return NULL;
+}
+
+static void *c_worker_call(c_worker_t *w, int (*fn)(void *, void **), void *arg)
+{
+    pthread_mutex_lock(&w->m);
+    w->fn = fn;
+    w->arg = arg;
+    w->has_job = 1;
+    pthread_cond_signal(&w->job_cv);
+    while (!w->has_result)
+        pthread_cond_wait(&w->done_cv, &w->m);
+    w->has_result = 0;
+    void *res = w->result;
+    pthread_mutex_unlock(&w->m);
+    return res;
+}
+
+typedef struct {
+    pyth_executor_t *pool;
+    c_worker_t *worker;
+} rt_case_t;
+
+static long g_exec_bad;
+
+static double t_round_trip(const void *ctx, int impl, long n)
+{
+    const rt_case_t *c = ctx;
+    long bad = 0;
+    double t0 = now_ns();
+    if (impl == 0) {
+        for (long i = 0; i < n; i++) {
+            void *res;
+            pyth_future_t *f = pyth_executor_submit(c->pool, task_inc, (void *)(uintptr_t)i);
+            if (!f)
+                die("pyth_executor_submit", pyth_last_status());
+            CHECK_PYTH(pyth_future_result(f, PYTH_FOREVER, &res));
+            pyth_future_free(f);
+            bad += (uintptr_t)res != (uintptr_t)i + 1;
+        }
+    } else {
+        for (long i = 0; i < n; i++)
+            bad += (uintptr_t)c_worker_call(c->worker, task_inc, (void *)(uintptr_t)i) !=
+                   (uintptr_t)i + 1;
+    }
+    double dt = (now_ns() - t0) / n;
+    g_exec_bad += bad;
+    return dt;
+}
+
+/* 100,000 tiny tasks. libpyth: a warm 4-worker pool, submit all, wait for
+ * all, check and free. Baselines: the same task function run (a) by 4
+ * pthreads created for the job, 25,000 tasks each (no per-task dispatch at
+ * all: the floor), and (b) by one pthread per batch of 1,000 tasks, 4
+ * batches at a time (100 threads created and joined in all). */
+#define MANY_TASKS 100000
+#define MANY_BATCH 1000
+
+typedef struct {
+    long first, count;
+    long bad;
+} batch_t;
+
+static void *run_batch(void *arg)
+{
+    batch_t *b = arg;
+    for (long i = b->first; i < b->first + b->count; i++) {
+        void *res;
+        task_inc((void *)(uintptr_t)i, &res);
+        if ((uintptr_t)res != (uintptr_t)i + 1)
+            b->bad++;
+    }
+    return NULL;
+}
+
+static pyth_future_t *g_many[MANY_TASKS];
+
+static double t_many_tasks(const void *ctx, int impl, long n)
+{
+    pyth_executor_t *pool = (pyth_executor_t *)ctx;
+    long bad = 0;
+    if (n > MANY_TASKS)
+        n = MANY_TASKS;
+    double t0 = now_ns();
+    if (impl == 0) {
+        for (long i = 0; i < n; i++)
+            if (!(g_many[i] = pyth_executor_submit(pool, task_inc, (void *)(uintptr_t)i)))
+                die("pyth_executor_submit", pyth_last_status());
+        CHECK_PYTH(pyth_wait(g_many, n, PYTH_FOREVER, PYTH_ALL_COMPLETED));
+        for (long i = 0; i < n; i++) {
+            void *res;
+            CHECK_PYTH(pyth_future_result(g_many[i], PYTH_FOREVER, &res));
+            bad += (uintptr_t)res != (uintptr_t)i + 1;
+            pyth_future_free(g_many[i]);
+        }
+    } else {
+        long per = impl == 1 ? (n + 3) / 4 : MANY_BATCH;
+        batch_t b[4];
+        pthread_t t[4];
+        for (long first = 0; first < n;) {
+            int k = 0;
+            for (; k < 4 && first < n; k++, first += per) {
+                b[k] = (batch_t){first, first + per <= n ? per : n - first, 0};
+                CHECK_PT(pthread_create(&t[k], NULL, run_batch, &b[k]));
+            }
+            for (int j = 0; j < k; j++) {
+                pthread_join(t[j], NULL);
+                bad += b[j].bad;
+            }
+        }
+    }
+    double dt = now_ns() - t0;
+    g_exec_bad += bad;
+    return dt / 1e6; /* ms per batch of n */
+}
+
+static void threads_cases(void)
+{
+    const int T = trials(11);
+    result_t r[MAX_IMPLS];
+    summary_t *s;
+    static const char *const thr_names[] = {"libpyth Thread new+start+join+free", "pthread_create+join",
+                                            "pyth_start_new_thread (+futex flag)",
+                                            "pthread detached (+futex flag)"};
+    static const char *const get_names[] = {"pyth_local_get", "pthread_getspecific",
+                                            "__thread read (floor)"};
+    static const char *const set_names[] = {"pyth_local_set", "pthread_setspecific",
+                                            "__thread write (floor)"};
+    static const char *const cur_names[] = {"pyth_current_thread", "pyth_get_ident", "pthread_self"};
+
+    pin_self(0);
+    watchdog("thread start+join");
+    measure(t_thread_start_join, NULL, 4, thr_names, iters(2000), T, 1e-3, r);
+    print_case("thread start+join of a trivial target, CPU 0", "us/thread", 4, r, false);
+    s = add_summary("Thread new+start+join+free vs pthread_create+join", "us", r[0].median,
+                    r[1].median, 0, 0);
+    set_target(s, "<= 1.15x pthread", r[0].median <= 1.15 * r[1].median);
+    add_summary("start_new_thread vs detached pthread (+futex flag)", "us", r[2].median,
+                r[3].median, 0, 0);
+
+    watchdog("thread-local get/set");
+    g_local = pyth_local_new(NULL, NULL, NULL);
+    if (!g_local)
+        die("pyth_local_new", pyth_last_status());
+    CHECK_PT(pthread_key_create(&g_key, NULL));
+    CHECK_PYTH(pyth_local_set(g_local, &g_local_a));
+    CHECK_PT(pthread_setspecific(g_key, &g_local_a));
+    g_tls = &g_local_a;
+    const long N = iters(1000000);
+    measure(t_local_get, NULL, 3, get_names, N, trials(21), 1, r);
+    print_case("thread-local get, value already set", "ns/op", 3, r, false);
+    s = add_summary("local get vs pthread_getspecific", "ns", r[0].median, r[1].median, 0,
+                    r[2].median);
+    set_target(s, "<= 1.0x pthread_getspecific", r[0].median <= r[1].median);
+    measure(t_local_set, NULL, 3, set_names, N, trials(21), 1, r);
+    print_case("thread-local set, replacing a value (no dtor)", "ns/op", 3, r, false);
+    s = add_summary("local set vs pthread_setspecific", "ns", r[0].median, r[1].median, 0,
+                    r[2].median);
+    set_target(s, "<= 1.0x pthread_setspecific", r[0].median <= r[1].median);
+    if (pyth_local_get(g_local) != &g_local_a && pyth_local_get(g_local) != &g_local_b)
+        note("%s: %ld wrong value after the set loop", "pyth_local_get", 1);
+    CHECK_PYTH(pyth_local_free(g_local));
+    pthread_key_delete(g_key);
+
+    watchdog("current_thread/get_ident");
+    (void)pyth_current_thread(); /* this thread's dummy Thread exists from here */
+    measure(t_current_thread, NULL, 3, cur_names, N, trials(21), 1, r);
+    print_case("current thread (main thread: a dummy Thread in libpyth)", "ns/op", 3, r, false);
+    s = add_summary("current_thread vs pthread_self", "ns", r[0].median, r[2].median, 0, 0);
+    set_target(s, "a few ns", r[0].median <= 5);
+    s = add_summary("get_ident vs pthread_self", "ns", r[1].median, r[2].median, 0, 0);
+    set_target(s, "a few ns", r[1].median <= 5);
+}
+
+static void queue_cases(void)
+{
+    const int T = trials(7);
+    const long N = iters(200000);
+    result_t r[MAX_IMPLS];
+    summary_t *s;
+    static const char *const bq_names[] = {"libpyth Queue(64)", "C mutex+2 cond ring(64)"};
+    static const char *const sq_names[] = {"libpyth SimpleQueue", "C mutex+2 cond ring(65536)"};
+    static const struct {
+        q_case_t c;
+        const char *title, *row;
+    } cases[] = {
+        {{0, 1, 64}, "queue put/get, maxsize 64, producer CPU 1, consumer CPU 0",
+         "Queue(64) put/get, CPUs 0/1 vs C ring"},
+        {{0, 0, 64}, "queue put/get, maxsize 64, both on CPU 0", "Queue(64) put/get, one CPU vs C ring"},
+        {{1, 0, 0}, "SimpleQueue put/get, producer CPU 1, consumer CPU 0",
+         "SimpleQueue put/get, CPUs 0/1 vs C ring(65536)"},
+        {{0, 0, 0}, "SimpleQueue put/get, both on CPU 0", "SimpleQueue put/get, one CPU vs C ring(65536)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        watchdog(cases[i].title);
+        g_queue_bad[0] = g_queue_bad[1] = 0;
+        const char *const *names = cases[i].c.cap ? bq_names : sq_names;
+        measure(t_queue, &cases[i].c, 2, names, N, T, 1, r);
+        print_case(cases[i].title, "M items/s", 2, r, true);
+        s = add_summary(cases[i].row, "M/s", r[0].median, r[1].median, 0, 0);
+        set_target(s, ">= 1.0x C ring", r[0].median >= r[1].median);
+        for (int k = 0; k < 2; k++)
+            if (g_queue_bad[k])
+                note("%s: %ld items out of order", names[k], g_queue_bad[k]);
+    }
+}
+
+static void executor_cases(void)
+{
+    result_t r[MAX_IMPLS];
+    summary_t *s;
+    static const char *const rt_names[] = {"libpyth submit+result+free", "C worker, mutex+cond slot"};
+    static const char *const many_names[] = {"libpyth pool(4): submit all, wait, free",
+                                             "4 pthreads x 25,000 tasks (floor)",
+                                             "pthread per batch of 1,000, 4 at a time"};
+    for (int cross = 0; cross < 2; cross++) {
+        /* Workers inherit the creating thread's affinity: create them where
+         * they are to run, then come back to CPU 0. */
+        c_worker_t w;
+        pthread_t wt;
+        rt_case_t c;
+        CHECK_PT(pthread_mutex_init(&w.m, NULL));
+        CHECK_PT(pthread_cond_init(&w.job_cv, NULL));
+        CHECK_PT(pthread_cond_init(&w.done_cv, NULL));
+        w.has_job = w.has_result = w.stop = 0;
+        pin_self(cross);
+        c.pool = pyth_executor_new(1, "bench", NULL, NULL);
+        if (!c.pool)
+            die("pyth_executor_new", pyth_last_status());
+        pyth_future_t *f = pyth_executor_submit(c.pool, task_inc, NULL);
+        if (!f)
+            die("pyth_executor_submit", pyth_last_status());
+        CHECK_PYTH(pyth_future_result(f, PYTH_FOREVER, NULL));
+        pyth_future_free(f);
+        CHECK_PT(pthread_create(&wt, NULL, c_worker_main, &w));
+        c.worker = &w;
+        pin_self(0);
+        const char *title = cross ? "executor submit->result round trip, worker on CPU 1"
+                                  : "executor submit->result round trip, both on CPU 0";
+        watchdog(title);
+        g_exec_bad = 0;
+        measure(t_round_trip, &c, 2, rt_names, cross ? iters(400) : iters(4000),
+                cross ? trials(7) : trials(11), 1e-3, r);
+        print_case(title, "us/round trip", 2, r, false);
+        s = add_summary(cross ? "Executor round trip, cross-CPU vs C worker"
+                              : "Executor round trip, one CPU vs C worker",
+                        "us", r[0].median, r[1].median, 0, 0);
+        if (!cross)
+            set_target(s, "reported", true);
+        if (g_exec_bad)
+            note("%s: %ld wrong results", "executor round trip", g_exec_bad);
+        CHECK_PYTH(pyth_executor_free(c.pool));
+        pthread_mutex_lock(&w.m);
+        w.stop = 1;
+        pthread_cond_signal(&w.job_cv);
+        pthread_mutex_unlock(&w.m);
+        pthread_join(wt, NULL);
+        pthread_cond_destroy(&w.done_cv);
+        pthread_cond_destroy(&w.job_cv);
+        pthread_mutex_destroy(&w.m);
+    }
+
+    /* Both CPUs for the 100k tasks, the pool warmed up with all 4 workers. */
+    pin_any();
+    pyth_executor_t *pool = pyth_executor_new(4, "bench", NULL, NULL);
+    if (!pool)
+        die("pyth_executor_new", pyth_last_status());
+    watchdog("100,000 tasks");
+    g_exec_bad = 0;
+    measure(t_many_tasks, pool, 3, many_names, MANY_TASKS, trials(7), 1, r);
+    print_case("100,000 tiny tasks, both CPUs", "ms/100k tasks", 3, r, false);
+    s = add_summary("100k tasks, pool(4) vs pthread per batch of 1000", "ms", r[0].median,
+                    r[2].median, 0, r[1].median);
+    set_target(s, "reported", true);
+    if (g_exec_bad)
+        note("%s: %ld wrong results", "100k tasks", g_exec_bad);
+    CHECK_PYTH(pyth_executor_free(pool));
+    pin_self(0);
+}
+
 static void print_summary(void)
 {
     printf("\nSUMMARY (medians; ratios are libpyth / other; floor = raw futex, same pinning)\n\n");
@@ -1388,6 +2026,12 @@ int main(void)
         pingpong_cases(0, trials(11), iters(4000));
     if (wanted("cross"))
         pingpong_cases(1, trials(7), iters(400));
+    if (wanted("threads"))
+        threads_cases();
+    if (wanted("queue"))
+        queue_cases();
+    if (wanted("executor"))
+        executor_cases();
     if (wanted("sizes"))
         print_sizes();
     print_summary();
