@@ -2,7 +2,7 @@
 
 use super::deadline;
 use crate::error::{Result, BROKEN_BARRIER};
-use super::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use super::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use super::park::{self as plc, ParkResult, UnparkToken, DEFAULT_PARK_TOKEN};
 #[cfg(loom)]
 use loom::sync::{Mutex, MutexGuard};
@@ -10,8 +10,13 @@ use loom::sync::{Mutex, MutexGuard};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-const PASSED: UnparkToken = UnparkToken(1);
-const BROKEN: UnparkToken = UnparkToken(2);
+/// A wake-up's token: the generation that ended, shifted, and whether it
+/// passed (bit 0). Waking happens after the mutex is released, so a late
+/// wake-up can reach a thread already waiting in a later generation; the
+/// generation in the token lets that thread see it is not for it.
+fn token(generation: u64, passed: bool) -> UnparkToken {
+    UnparkToken(((generation as usize) << 1) | passed as usize)
+}
 
 /// The action run by the last thread to arrive, before the others are let
 /// go. An error (like an exception raised by a Python action) breaks the
@@ -36,6 +41,8 @@ pub struct Barrier {
     /// Threads inside `wait`; the C boundary will not free the barrier
     /// while any are.
     inside: AtomicUsize,
+    /// The current generation, for `park`'s validate (under no mutex).
+    generation: AtomicU64,
 }
 
 struct State {
@@ -75,6 +82,7 @@ impl Barrier {
             n_waiting: AtomicUsize::new(0),
             broken: AtomicBool::new(false),
             inside: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -136,17 +144,19 @@ impl Barrier {
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(action)) {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
-                        self.break_locked(&mut st);
+                        let wake = self.break_locked(&mut st);
+                        self.wake(st, wake);
                         return Err(e);
                     }
                     Err(panic) => {
-                        self.break_locked(&mut st);
-                        drop(st);
+                        let wake = self.break_locked(&mut st);
+                        self.wake(st, wake);
                         std::panic::resume_unwind(panic);
                     }
                 }
             }
-            self.end_generation(&mut st, true);
+            let wake = self.end_generation(&mut st, true);
+            self.wake(st, Some(wake));
             return Ok(index);
         }
         self.n_waiting.store(st.count, Relaxed);
@@ -156,64 +166,90 @@ impl Barrier {
             t => deadline(t),
         };
         // Queued before the mutex is released, so the last arrival's wake-up
-        // cannot be missed.
-        let before_sleep = move || drop(st);
-        // SAFETY: own address; callbacks neither panic nor re-enter.
-        let result = unsafe { plc::park(self.key(), || true, before_sleep, |_, _| {}, DEFAULT_PARK_TOKEN, deadline) };
-        match result {
-            ParkResult::Unparked(PASSED) => Ok(index),
-            ParkResult::Unparked(_) | ParkResult::Invalid => Err(BROKEN_BARRIER),
-            ParkResult::TimedOut => {
-                let mut st = self.lock();
-                if st.generation == generation {
-                    // Python: a wait that times out breaks the barrier.
-                    self.break_locked(&mut st);
-                    return Err(BROKEN_BARRIER);
+        // cannot be missed; after a stale wake-up, validate checks that the
+        // generation has not ended meanwhile.
+        let mut guard = Some(st);
+        loop {
+            let validate = || self.generation.load(Acquire) == generation;
+            let before_sleep = || drop(guard.take());
+            // SAFETY: own address; callbacks neither panic nor re-enter.
+            let result = unsafe { plc::park(self.key(), validate, before_sleep, |_, _| {}, DEFAULT_PARK_TOKEN, deadline) };
+            match result {
+                ParkResult::Unparked(t) if t.0 >> 1 == generation as usize => {
+                    return if t.0 & 1 == 1 { Ok(index) } else { Err(BROKEN_BARRIER) };
                 }
-                // The generation ended while this thread was timing out.
-                let age = st.generation - generation - 1;
-                if age < 64 && st.history >> age & 1 == 1 {
-                    Ok(index)
-                } else {
-                    Err(BROKEN_BARRIER)
+                // A late wake-up meant for an earlier generation.
+                ParkResult::Unparked(_) => {}
+                // The generation ended before this thread was queued again.
+                ParkResult::Invalid => return self.outcome(&self.lock(), generation, index),
+                ParkResult::TimedOut => {
+                    let mut st = self.lock();
+                    if st.generation == generation {
+                        // Python: a wait that times out breaks the barrier.
+                        let wake = self.break_locked(&mut st);
+                        self.wake(st, wake);
+                        return Err(BROKEN_BARRIER);
+                    }
+                    // The generation ended while this thread was timing out.
+                    return self.outcome(&st, generation, index);
                 }
             }
         }
     }
 
-    fn end_generation(&self, st: &mut State, passed: bool) {
+    /// How an ended generation went, from the history.
+    fn outcome(&self, st: &State, generation: u64, index: usize) -> Result<usize> {
+        let age = st.generation - generation - 1;
+        if age < 64 && st.history >> age & 1 == 1 {
+            Ok(index)
+        } else {
+            Err(BROKEN_BARRIER)
+        }
+    }
+
+    /// Ends the current generation; returns the token to wake its waiters
+    /// with, once the mutex is released (see `wake`).
+    fn end_generation(&self, st: &mut State, passed: bool) -> UnparkToken {
+        let ended = st.generation;
         st.count = 0;
         st.generation += 1;
         st.history = st.history << 1 | passed as u64;
+        self.generation.store(st.generation, Release);
         self.n_waiting.store(0, Relaxed);
-        let token = if passed { PASSED } else { BROKEN };
-        // SAFETY: own address.
-        unsafe { plc::unpark_all(self.key(), token) };
+        token(ended, passed)
     }
 
-    fn break_locked(&self, st: &mut State) {
+    /// Releases the mutex, then wakes the ended generation's waiters, so
+    /// they do not wake only to block on the mutex still held.
+    fn wake(&self, st: MutexGuard<'_, State>, token: Option<UnparkToken>) {
+        drop(st);
+        if let Some(t) = token {
+            // SAFETY: own address.
+            unsafe { plc::unpark_all(self.key(), t) };
+        }
+    }
+
+    fn break_locked(&self, st: &mut State) -> Option<UnparkToken> {
         st.broken = true;
         self.broken.store(true, Relaxed);
-        if st.count > 0 {
-            self.end_generation(st, false);
-        }
+        (st.count > 0).then(|| self.end_generation(st, false))
     }
 
     /// Returns the barrier to its initial state; threads waiting on it get
     /// `BrokenBarrierError`.
     pub fn reset(&self) {
         let mut st = self.lock();
-        if st.count > 0 {
-            self.end_generation(&mut st, false);
-        }
+        let wake = (st.count > 0).then(|| self.end_generation(&mut st, false));
         st.broken = false;
         self.broken.store(false, Relaxed);
+        self.wake(st, wake);
     }
 
     /// Breaks the barrier: current and future waits fail until `reset`.
     pub fn abort(&self) {
         let mut st = self.lock();
-        self.break_locked(&mut st);
+        let wake = self.break_locked(&mut st);
+        self.wake(st, wake);
     }
 }
 
