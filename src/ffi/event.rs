@@ -36,6 +36,13 @@ pub unsafe extern "C" fn pyth_event_set(e: *mut pyth_event_t) -> pyth_status {
             return PYTH_OK;
         }
     }
+    // SAFETY: forwarded.
+    unsafe { event_set(e) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn event_set(e: *mut pyth_event_t) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         unsafe { handle::get::<Event, _>(e, Kind::Event)? }.set();

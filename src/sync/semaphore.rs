@@ -21,8 +21,11 @@ const MAX_VALUE: u64 = i64::MAX as u64;
 #[derive(Debug)]
 pub struct Semaphore {
     state: AtomicU64,
-    /// The initial value of a bounded semaphore.
-    bound: Option<u64>,
+    /// The most the counter may reach: the initial value of a bounded
+    /// semaphore, `i64::MAX` otherwise (a plain word, so the release fast
+    /// path compares without unpacking an Option).
+    limit: u64,
+    bounded: bool,
     blocked: AtomicU32,
 }
 
@@ -46,14 +49,15 @@ impl Semaphore {
         let value = value as u64;
         Ok(Semaphore {
             state: AtomicU64::new(value * ONE),
-            bound: bounded.then_some(value),
+            limit: if bounded { value } else { MAX_VALUE },
+            bounded,
             blocked: AtomicU32::new(0),
         })
     }
 
     /// Whether this is a bounded semaphore.
     pub fn is_bounded(&self) -> bool {
-        self.bound.is_some()
+        self.bounded
     }
 
     /// The current counter.
@@ -94,7 +98,7 @@ impl Semaphore {
     pub(crate) fn fast_release(&self) -> bool {
         let state = self.state.load(Relaxed);
         state & PARKED == 0
-            && state / ONE < self.bound.unwrap_or(MAX_VALUE)
+            && state / ONE < self.limit
             && self.state.compare_exchange_weak(state, state + ONE, Release, Relaxed).is_ok()
     }
 
@@ -123,11 +127,11 @@ impl Semaphore {
         let mut state = self.state.load(Relaxed);
         loop {
             let value = state / ONE;
-            let limit = self.bound.unwrap_or(MAX_VALUE);
+            let limit = self.limit;
             if n > limit - value.min(limit) {
-                return Err(match self.bound {
-                    Some(_) => Error::new(ErrorKind::Value, "Semaphore released too many times"),
-                    None => Error::new(ErrorKind::Overflow, "semaphore value is too large"),
+                return Err(match self.bounded {
+                    true => Error::new(ErrorKind::Value, "Semaphore released too many times"),
+                    false => Error::new(ErrorKind::Overflow, "semaphore value is too large"),
                 });
             }
             match self.state.compare_exchange_weak(state, state + n * ONE, Release, Relaxed) {
