@@ -64,6 +64,12 @@ impl ConditionLock for CondLock {
     fn has_waiters(&self) -> bool {
         forward!(self, l => ConditionLock::has_waiters(l))
     }
+    fn raw_lock(&self) -> Option<&Lock> {
+        forward!(self, l => ConditionLock::raw_lock(l))
+    }
+    fn restore_handed(&self, saved: usize) {
+        forward!(self, l => ConditionLock::restore_handed(l, saved))
+    }
 }
 
 type Cond = Condition<CondLock>;

@@ -1,6 +1,6 @@
 //! `threading.Condition`: wait for a notification while holding a lock.
 
-use super::{deadline, Lock, RLock};
+use super::{deadline, Lock, RLock, TOKEN_HANDOFF};
 use crate::error::{Error, ErrorKind, Result};
 use super::atomic::{AtomicUsize, Ordering::*};
 use super::park::{self as plc, FilterOp, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
@@ -26,6 +26,14 @@ pub trait ConditionLock: Send + Sync {
     fn acquire_restore(&self, saved: usize);
     /// Whether a thread is blocked acquiring it.
     fn has_waiters(&self) -> bool;
+    /// The plain lock whose queue notified waiters can be moved to, so the
+    /// lock's release wakes them (none: they are woken at once).
+    fn raw_lock(&self) -> Option<&Lock> {
+        None
+    }
+    /// Takes over the lock handed to a requeued waiter by the release, and
+    /// restores the saved state (instead of `acquire_restore`).
+    fn restore_handed(&self, _saved: usize) {}
 }
 
 impl<T: ConditionLock + ?Sized> ConditionLock for Arc<T> {
@@ -49,6 +57,12 @@ impl<T: ConditionLock + ?Sized> ConditionLock for Arc<T> {
     }
     fn has_waiters(&self) -> bool {
         (**self).has_waiters()
+    }
+    fn raw_lock(&self) -> Option<&Lock> {
+        (**self).raw_lock()
+    }
+    fn restore_handed(&self, saved: usize) {
+        (**self).restore_handed(saved)
     }
 }
 
@@ -74,6 +88,9 @@ impl ConditionLock for Lock {
     fn has_waiters(&self) -> bool {
         Lock::has_waiters(self)
     }
+    fn raw_lock(&self) -> Option<&Lock> {
+        Some(self)
+    }
 }
 
 impl ConditionLock for RLock {
@@ -97,6 +114,12 @@ impl ConditionLock for RLock {
     }
     fn has_waiters(&self) -> bool {
         RLock::has_waiters(self)
+    }
+    fn raw_lock(&self) -> Option<&Lock> {
+        Some(self.raw())
+    }
+    fn restore_handed(&self, saved: usize) {
+        RLock::restore_handed(self, saved)
     }
 }
 
@@ -210,15 +233,37 @@ impl<L: ConditionLock> Condition<L> {
         // The lock is released only once this thread is in the queue, and
         // notify needs the lock, so no notification can be missed.
         let before_sleep = || saved = self.lock.release_save();
+        // A notify may have moved this thread to the lock's queue; timing out
+        // there still means it was notified (as when Python's notify has
+        // released the waiter's lock).
+        let mut timed_out_key = 0;
+        let timed_out = |key, was_last| {
+            timed_out_key = key;
+            if was_last && key != self.key() {
+                if let Some(raw) = self.lock.raw_lock() {
+                    raw.clear_parked();
+                }
+            }
+        };
         // SAFETY: the key is this condition's own address; the callbacks do
         // not panic and do not call into the parking lot.
-        let result = unsafe { plc::park(self.key(), || true, before_sleep, |_, _| {}, DEFAULT_PARK_TOKEN, deadline) };
-        let notified = matches!(result, ParkResult::Unparked(_));
-        match saved {
-            Ok(state) => self.lock.acquire_restore(state),
+        let result = unsafe { plc::park(self.key(), || true, before_sleep, timed_out, DEFAULT_PARK_TOKEN, deadline) };
+        let (notified, handed) = match result {
+            // Requeued, then handed the lock by its release.
+            ParkResult::Unparked(TOKEN_HANDOFF) => (true, true),
+            ParkResult::Unparked(_) => (true, false),
+            ParkResult::TimedOut => (timed_out_key != self.key(), false),
+            ParkResult::Invalid => (false, false),
+        };
+        match (saved, handed) {
+            (Ok(state), false) => self.lock.acquire_restore(state),
+            (Ok(state), true) => self.lock.restore_handed(state),
             // Someone else released the caller's plain Lock while it was
             // being saved; there is nothing to restore.
-            Err(_) => {}
+            (Err(_), false) => {}
+            (Err(_), true) => {
+                let _ = self.lock.release();
+            }
         }
         self.waiters.fetch_sub(1, Release);
         Ok(notified)
@@ -253,6 +298,15 @@ impl<L: ConditionLock> Condition<L> {
         }
         if n == 0 || self.waiters.load(Relaxed) == 0 {
             return Ok(());
+        }
+        if let Some(raw) = self.lock.raw_lock() {
+            // Move them onto the lock's queue: the caller's release (or a
+            // later one) wakes them one by one, and nobody wakes only to
+            // find the lock still held.
+            // SAFETY: both keys are addresses their owners park on.
+            if unsafe { plc::unpark_requeue(self.key(), raw.key(), n, || raw.mark_parked_if_locked()) }.is_some() {
+                return Ok(());
+            }
         }
         let mut left = n;
         let filter = |_| {

@@ -109,8 +109,33 @@ impl Lock {
         self.blocked.load(SeqCst) != 0 || self.state.load(SeqCst) & PARKED != 0
     }
 
-    fn key(&self) -> usize {
+    pub(crate) fn key(&self) -> usize {
         &self.state as *const _ as usize
+    }
+
+    /// For a condition moving notified waiters onto this lock's queue
+    /// (under the parking lot's lock): marks it "someone parked" if it is
+    /// held, so its release wakes them; false if it is not held (they must
+    /// be woken directly).
+    pub(crate) fn mark_parked_if_locked(&self) -> bool {
+        let mut state = self.state.load(Relaxed);
+        loop {
+            if state & LOCKED == 0 {
+                return false;
+            }
+            if state & PARKED != 0 {
+                return true;
+            }
+            match self.state.compare_exchange_weak(state, state | PARKED, Relaxed, Relaxed) {
+                Ok(_) => return true,
+                Err(s) => state = s,
+            }
+        }
+    }
+
+    /// A requeued waiter timed out as the lock's last parked thread.
+    pub(crate) fn clear_parked(&self) {
+        self.state.fetch_and(!PARKED, Relaxed);
     }
 
     #[cold]

@@ -32,7 +32,7 @@
 
 #[cfg(not(loom))]
 pub(crate) use super::parking::{
-    park, unpark_all, unpark_filter, unpark_one, FilterOp, ParkResult, SpinWait, UnparkResult, UnparkToken,
+    park, unpark_all, unpark_filter, unpark_one, unpark_requeue, FilterOp, ParkResult, SpinWait, UnparkResult, UnparkToken,
     DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN,
 };
 
@@ -124,7 +124,8 @@ mod model {
         if timeout.is_some() {
             let mut q = lock();
             if let Some(pos) = q.parked.iter().position(|w| w.id == id) {
-                q.parked.remove(pos);
+                // Its key now: a requeue may have moved it.
+                let key = q.parked.remove(pos).key;
                 let was_last = !q.parked.iter().any(|w| w.key == key);
                 timed_out(key, was_last);
                 return ParkResult::TimedOut;
@@ -141,6 +142,26 @@ mod model {
             }
             loom::thread::park();
         }
+    }
+
+    /// As `parking::unpark_requeue`: the global queue keeps arrival order,
+    /// so changing the key moves a waiter to the end of `to`'s threads only
+    /// approximately; the primitives rely on FIFO within a key, which holds.
+    ///
+    /// # Safety
+    ///
+    /// None needed here; `unsafe` only to keep the real parking lot's signature.
+    pub(crate) unsafe fn unpark_requeue(from: usize, to: usize, n: usize, validate: impl FnOnce() -> bool) -> Option<usize> {
+        let mut q = lock();
+        if !validate() {
+            return None;
+        }
+        let mut moved = 0;
+        for w in q.parked.iter_mut().filter(|w| w.key == from).take(n) {
+            w.key = to;
+            moved += 1;
+        }
+        Some(moved)
     }
 
     /// As `parking::unpark_one`.

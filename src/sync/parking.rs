@@ -12,7 +12,7 @@
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::{AtomicU32, Ordering::*};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
 use std::time::{Duration, Instant};
 
 /// Passed from an unparker to the thread it wakes.
@@ -63,7 +63,8 @@ const BUCKETS: usize = 1 << BUCKET_BITS;
 
 /// A parked thread, on its own stack for as long as it is parked.
 struct Waiter {
-    key: usize,
+    /// Changed only by `unpark_requeue`, with both buckets locked.
+    key: AtomicUsize,
     next: Cell<*const Waiter>,
     park_token: ParkToken,
     unpark_token: Cell<UnparkToken>,
@@ -181,7 +182,7 @@ impl Bucket {
         while !p.is_null() {
             // SAFETY: queued waiters are alive.
             let w = unsafe { &*p };
-            if w.key == key {
+            if w.key.load(Relaxed) == key {
                 return true;
             }
             p = w.next.get();
@@ -241,7 +242,7 @@ pub(crate) unsafe fn park(
 ) -> ParkResult {
     crate::fork::init();
     let w = Waiter {
-        key,
+        key: AtomicUsize::new(key),
         next: Cell::new(ptr::null()),
         park_token,
         unpark_token: Cell::new(DEFAULT_UNPARK_TOKEN),
@@ -272,7 +273,17 @@ pub(crate) unsafe fn park(
             }
         }
     }
-    b.lock();
+    // The queue it is in now: requeueing may have moved it.
+    let b = loop {
+        let k = w.key.load(Relaxed);
+        let b = bucket(k);
+        b.lock();
+        if w.key.load(Relaxed) == k {
+            break b;
+        }
+        b.unlock();
+    };
+    let key = w.key.load(Relaxed);
     if !w.queued.get() {
         // An unparker took it out just as the deadline passed: that wake-up
         // wins. Wait for its last touch before the frame goes.
@@ -349,7 +360,7 @@ pub(crate) unsafe fn unpark_filter(
         // SAFETY: queued waiters are alive.
         let w = unsafe { &*p };
         let next = w.next.get();
-        if w.key == key {
+        if w.key.load(Relaxed) == key {
             match filter(w.park_token) {
                 FilterOp::Unpark => {
                     b.unlink(prev, w);
@@ -386,6 +397,58 @@ pub(crate) unsafe fn unpark_filter(
     b.unlock();
     wake_chain(chain_head);
     result
+}
+
+/// Moves up to `n` threads parked on `from`, oldest first, to the end of
+/// the queue of `to`, without waking them, if `validate` (run with both
+/// buckets locked) agrees; returns how many moved, or `None` if it did not.
+/// A condition uses it to hand notified waiters to its lock's release
+/// instead of waking them to block on a lock that is still held.
+///
+/// # Safety
+/// As for [`park`], for both keys.
+pub(crate) unsafe fn unpark_requeue(from: usize, to: usize, n: usize, validate: impl FnOnce() -> bool) -> Option<usize> {
+    let (bf, bt) = (bucket(from), bucket(to));
+    let same = ptr::eq(bf, bt);
+    // Two buckets are always locked in address order.
+    if same {
+        bf.lock();
+    } else if (bf as *const Bucket) < (bt as *const Bucket) {
+        bf.lock();
+        bt.lock();
+    } else {
+        bt.lock();
+        bf.lock();
+    }
+    let unlock = || {
+        bf.unlock();
+        if !same {
+            bt.unlock();
+        }
+    };
+    if !validate() {
+        unlock();
+        return None;
+    }
+    let mut moved = 0;
+    let mut prev: *const Waiter = ptr::null();
+    let mut p = bf.head.get();
+    while !p.is_null() && moved < n {
+        // SAFETY: queued waiters are alive.
+        let w = unsafe { &*p };
+        let next = w.next.get();
+        if w.key.load(Relaxed) == from {
+            bf.unlink(prev, w);
+            w.key.store(to, Relaxed);
+            bt.push(w);
+            moved += 1;
+        } else {
+            prev = p;
+        }
+        p = next;
+    }
+    unlock();
+    Some(moved)
 }
 
 /// Bounded spinning before parking: a few exponentially longer busy
@@ -495,7 +558,7 @@ mod tests {
         let mut p = b.head.get();
         while !p.is_null() {
             let w = unsafe { &*p };
-            count += (w.key == key) as usize;
+            count += (w.key.load(Relaxed) == key) as usize;
             p = w.next.get();
         }
         b.unlock();

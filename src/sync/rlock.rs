@@ -162,6 +162,18 @@ impl RLock {
         Ok(c)
     }
 
+    /// The underlying plain lock (its parking queue, for conditions).
+    pub(crate) fn raw(&self) -> &Lock {
+        &self.lock
+    }
+
+    /// Takes ownership of a lock handed over by its release (a condition
+    /// waiter requeued onto it) and restores `count` levels.
+    pub(crate) fn restore_handed(&self, count: usize) {
+        self.owner.store(get_ident(), Relaxed);
+        self.count.store(count.max(1), Relaxed);
+    }
+
     /// Blocks until acquired, then restores `count` levels
     /// (`RLock._acquire_restore()`).
     pub fn acquire_restore(&self, count: usize) {
