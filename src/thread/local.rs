@@ -29,6 +29,10 @@ struct Slot {
 }
 
 struct Table {
+    /// Chunk 0 lives in the table itself: the first 32 locals, the usual
+    /// case, are one dependent load away from the TLS word.
+    first: [Slot; BASE],
+    /// Chunks 1.. (chunk 0's entry is unused).
     chunks: [AtomicPtr<Slot>; CHUNKS],
 }
 
@@ -55,6 +59,10 @@ impl Table {
     #[inline(always)]
     fn slot_at(&self, k: usize, off: usize) -> Option<&Slot> {
         debug_assert!(k < CHUNKS && off < chunk_len(k));
+        if k == 0 {
+            // SAFETY: off < BASE for chunk 0.
+            return Some(unsafe { self.first.get_unchecked(off) });
+        }
         // SAFETY: split() yields k < CHUNKS for every index below 2^53.
         let chunk = unsafe { self.chunks.get_unchecked(k) }.load(Acquire);
         if chunk.is_null() {
@@ -79,7 +87,7 @@ impl Table {
 
 impl Drop for Table {
     fn drop(&mut self) {
-        for (k, c) in self.chunks.iter().enumerate() {
+        for (k, c) in self.chunks.iter().enumerate().skip(1) {
             let p = c.load(Acquire);
             if !p.is_null() {
                 // SAFETY: allocated in slot_or_grow as a boxed slice of this length.
@@ -254,7 +262,10 @@ fn my_table() -> &'static Table {
         // SAFETY: the word holds this thread's live table.
         return unsafe { &*(t as *const Table) };
     }
-    let table: &'static Table = Box::leak(Box::new(Table { chunks: std::array::from_fn(|_| AtomicPtr::default()) }));
+    let table: &'static Table = Box::leak(Box::new(Table {
+        first: std::array::from_fn(|_| Slot::default()),
+        chunks: std::array::from_fn(|_| AtomicPtr::default()),
+    }));
     globals().tables.push(TablePtr(table));
     tls::set_locals(table as *const Table as usize);
     // Any thread, libpyth's or not: clean up when its OS thread ends. (If
