@@ -84,7 +84,7 @@ $(BUILD)/cpp/examples/%: bindings/cpp/examples/%.cpp bindings/cpp/pyth.hpp inclu
 cpp-examples: $(addprefix $(BUILD)/cpp/examples/,$(CPP_EXAMPLES))
 
 cpp-test: $(addprefix $(BUILD)/cpp/tests/,$(CPP_TESTS))
-	@sh c_tests/run.sh "c++ binding tests" $(addprefix $(BUILD)/cpp/tests/,$(CPP_TESTS))
+	@sh c_tests/run.sh "cpp" $(addprefix $(BUILD)/cpp/tests/,$(CPP_TESTS))
 
 # The Python binding needs nothing but the standard library and the .so.
 python-test: all
@@ -124,17 +124,17 @@ header-check: $(RUSTLIB)/libpyth.so
 	fi
 
 c-test: $(C_SHARED) $(C_STATIC)
-	@sh c_tests/run.sh "c tests (shared)" $(C_SHARED)
-	@sh c_tests/run.sh "c tests (static)" $(C_STATIC)
+	@sh c_tests/run.sh "c-shared" $(C_SHARED)
+	@sh c_tests/run.sh "c-static" $(C_STATIC)
 
 # valgrind is part of the machine image; install it if a machine lacks it.
 valgrind-test: $(C_SHARED)
 	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null)
 	@PYTH_TEST_QUICK=1 VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect" \
-	    sh c_tests/run.sh "c tests (valgrind)" $(C_SHARED)
+	    sh c_tests/run.sh "c-valgrind" $(C_SHARED)
 
 test: all header-check rust-test loom-test c-test valgrind-test cpp-test python-test
-	@echo "make test: all suites passed"
+	@echo "suites: 7 passed, 0 failed"
 
 # ---- benchmarks -----------------------------------------------------------
 
