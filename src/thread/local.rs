@@ -124,6 +124,9 @@ pub struct Local {
     index: usize,
     /// `split(index)`, computed once.
     at: (usize, usize),
+    /// Whether `meta.dtor` is set, kept here so `set` without a dtor never
+    /// follows the pointer to `meta`.
+    has_dtor: bool,
     meta: Arc<Meta>,
 }
 
@@ -137,6 +140,7 @@ impl Local {
     /// A new local. `init`, if given, computes each thread's value on its
     /// first `get`; `dtor`, if given, destroys each non-zero value.
     pub fn new(init: Option<Init>, dtor: Option<Dtor>) -> Local {
+        let has_dtor = dtor.is_some();
         let meta = Arc::new(Meta { init, dtor });
         let mut g = globals();
         let index = match g.free.pop() {
@@ -149,7 +153,7 @@ impl Local {
                 g.metas.len() - 1
             }
         };
-        Local { index, at: split(index), meta }
+        Local { index, at: split(index), has_dtor, meta }
     }
 
     /// This thread's value: the one it set, else `init`'s result (run once
@@ -216,7 +220,7 @@ impl Local {
         // a swap, keep set at pthread_setspecific's cost.
         let old = slot.value.load(Relaxed);
         slot.value.store(value, Release);
-        if old != 0 && old != value {
+        if self.has_dtor && old != 0 && old != value {
             self.destroy(old);
         }
     }
