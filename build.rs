@@ -9,7 +9,10 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libpyth.so.0");
-        println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={}", dir.join("pyth.map").display());
+        println!(
+            "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
+            dir.join("pyth.map").display()
+        );
     }
     // Loom builds compile the core only; the header does not change there.
     if std::env::var("CARGO_CFG_LOOM").is_ok() {

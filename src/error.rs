@@ -41,12 +41,18 @@ pub struct Error {
 impl Error {
     /// An error with a fixed message.
     pub const fn new(kind: ErrorKind, message: &'static str) -> Self {
-        Error { kind, message: Cow::Borrowed(message) }
+        Error {
+            kind,
+            message: Cow::Borrowed(message),
+        }
     }
 
     /// An error with a message built at run time.
     pub fn with_message(kind: ErrorKind, message: String) -> Self {
-        Error { kind, message: Cow::Owned(message) }
+        Error {
+            kind,
+            message: Cow::Owned(message),
+        }
     }
 
     /// The Python exception this error stands for.

@@ -8,10 +8,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod error;
-pub mod shared;
 pub mod executor;
 mod fork;
 pub mod queue;
+pub mod shared;
 pub mod sync;
 pub mod thread;
 

@@ -78,7 +78,13 @@ impl<T> Shared<T> {
         let p = unsafe { alloc(layout) }.cast::<Handle<T>>();
         let p = NonNull::new(p).ok_or(NO_MEMORY)?;
         // SAFETY: p is freshly allocated for a Handle<T>.
-        unsafe { p.as_ptr().write(Handle { refs: AtomicUsize::new(1), kind: AtomicU32::new(kind as u32), value }) };
+        unsafe {
+            p.as_ptr().write(Handle {
+                refs: AtomicUsize::new(1),
+                kind: AtomicU32::new(kind as u32),
+                value,
+            })
+        };
         Ok(Shared(p))
     }
 
@@ -155,7 +161,6 @@ impl<T> Deref for Shared<T> {
         unsafe { &self.0.as_ref().value }
     }
 }
-
 
 /// `Box::new` that reports allocation failure instead of aborting, for the
 /// boxes a constructor makes before its handle.

@@ -69,8 +69,19 @@ impl std::fmt::Debug for Future {
 impl Future {
     /// A pending future.
     pub fn new() -> Result<Future> {
-        let state = State { status: Status::Pending, outcome: None, callbacks: Vec::new(), waiters: Vec::new() };
-        Ok(Future(Shared::new(Kind::Future, Inner { state: Mutex::new(state), done: Condvar::new() })?))
+        let state = State {
+            status: Status::Pending,
+            outcome: None,
+            callbacks: Vec::new(),
+            waiters: Vec::new(),
+        };
+        Ok(Future(Shared::new(
+            Kind::Future,
+            Inner {
+                state: Mutex::new(state),
+                done: Condvar::new(),
+            },
+        )?))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -142,7 +153,11 @@ impl Future {
                     if now >= d {
                         return Err(FutureError::Timeout);
                     }
-                    self.0.done.wait_timeout(st, d - now).unwrap_or_else(|e| e.into_inner()).0
+                    self.0
+                        .done
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
                 }
             };
         }
@@ -235,7 +250,13 @@ struct WaiterState {
 
 impl Waiter {
     fn new() -> Arc<Waiter> {
-        Arc::new(Waiter { state: Mutex::new(WaiterState { completed: Vec::new(), failed: false }), cv: Condvar::new() })
+        Arc::new(Waiter {
+            state: Mutex::new(WaiterState {
+                completed: Vec::new(),
+                failed: false,
+            }),
+            cv: Condvar::new(),
+        })
     }
 
     fn record(&self, index: usize, failed: bool) {
@@ -246,7 +267,11 @@ impl Waiter {
     }
 
     /// Waits until `ready` holds for the state or the deadline passes.
-    fn wait_until(&self, deadline: Option<Instant>, mut ready: impl FnMut(&WaiterState) -> bool) -> MutexGuard<'_, WaiterState> {
+    fn wait_until(
+        &self,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut(&WaiterState) -> bool,
+    ) -> MutexGuard<'_, WaiterState> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         while !ready(&st) {
             st = match deadline {

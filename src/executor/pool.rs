@@ -43,7 +43,10 @@ pub struct Executor {
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor").field("max_workers", &self.pool.max_workers).field("prefix", &self.pool.prefix).finish()
+        f.debug_struct("Executor")
+            .field("max_workers", &self.pool.max_workers)
+            .field("prefix", &self.pool.prefix)
+            .finish()
     }
 }
 
@@ -70,7 +73,11 @@ impl Executor {
     /// A pool of at most `max_workers` threads (0: `min(32, cpus + 4)`),
     /// named `<prefix>_N` (default prefix `ThreadPoolExecutor-K`).
     pub fn new(max_workers: usize, prefix: Option<String>, initializer: Option<Initializer>) -> Result<Executor> {
-        let max_workers = if max_workers == 0 { default_workers() } else { max_workers };
+        let max_workers = if max_workers == 0 {
+            default_workers()
+        } else {
+            max_workers
+        };
         // Python: `thread_name_prefix or "ThreadPoolExecutor-%d"`, so "" too.
         let prefix = prefix
             .filter(|p| !p.is_empty())
@@ -81,7 +88,11 @@ impl Executor {
             initializer,
             queue: SimpleQueue::new(),
             idle: Semaphore::new(0)?,
-            state: Mutex::new(State { shutdown: false, broken: false, threads: Vec::new() }),
+            state: Mutex::new(State {
+                shutdown: false,
+                broken: false,
+                threads: Vec::new(),
+            }),
         });
         init();
         let mut pools = lock(&POOLS);
@@ -105,16 +116,25 @@ impl Executor {
             return Err(Error::new(ErrorKind::Broken, BROKEN));
         }
         if st.shutdown {
-            return Err(Error::new(ErrorKind::Shutdown, "cannot schedule new futures after shutdown"));
+            return Err(Error::new(
+                ErrorKind::Shutdown,
+                "cannot schedule new futures after shutdown",
+            ));
         }
         if EXITING.load(Acquire) {
-            return Err(Error::new(ErrorKind::Shutdown, "cannot schedule new futures after interpreter shutdown"));
+            return Err(Error::new(
+                ErrorKind::Shutdown,
+                "cannot schedule new futures after interpreter shutdown",
+            ));
         }
         let future = Future::new()?;
         // A worker first: if none can be started the task is not queued, so
         // a failed submit never runs it later (its argument may be gone).
         pool.adjust_thread_count(&mut st)?;
-        pool.queue.put(Some(WorkItem { future: future.clone(), task }));
+        pool.queue.put(Some(WorkItem {
+            future: future.clone(),
+            task,
+        }));
         Ok(future)
     }
 

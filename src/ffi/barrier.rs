@@ -61,7 +61,10 @@ pub extern "C" fn pyth_barrier_new_ex(
             // SAFETY: the caller's action with the caller's argument.
             Some(f) => Some(try_box(move || match unsafe { f(arg as *mut c_void) } {
                 0 => Ok(()),
-                code => Err(Error::with_message(ErrorKind::Failed, format!("barrier action failed with code {code}"))),
+                code => Err(Error::with_message(
+                    ErrorKind::Failed,
+                    format!("barrier action failed with code {code}"),
+                )),
             })? as BarrierAction),
             None => None,
         };
@@ -96,7 +99,11 @@ pub unsafe extern "C" fn pyth_barrier_wait(b: *mut pyth_barrier_t, index: *mut u
 /// As `pyth_barrier_wait`, with `timeout` seconds instead of the barrier's
 /// default (`PYTH_FOREVER`: no limit; negative: do not wait).
 #[no_mangle]
-pub unsafe extern "C" fn pyth_barrier_wait_timeout(b: *mut pyth_barrier_t, timeout: f64, index: *mut usize) -> pyth_status {
+pub unsafe extern "C" fn pyth_barrier_wait_timeout(
+    b: *mut pyth_barrier_t,
+    timeout: f64,
+    index: *mut usize,
+) -> pyth_status {
     run(|| wait(b, Some(parse(timeout, Negative::NoBlock)?), index))
 }
 
@@ -126,21 +133,27 @@ pub unsafe extern "C" fn pyth_barrier_abort(b: *mut pyth_barrier_t) -> pyth_stat
 #[no_mangle]
 pub unsafe extern "C" fn pyth_barrier_parties(b: *const pyth_barrier_t) -> usize {
     // SAFETY: as above.
-    run_or(0, || Ok(unsafe { handle::get::<Barrier, _>(b, Kind::Barrier)? }.parties()))
+    run_or(0, || {
+        Ok(unsafe { handle::get::<Barrier, _>(b, Kind::Barrier)? }.parties())
+    })
 }
 
 /// The number of threads waiting in the current cycle.
 #[no_mangle]
 pub unsafe extern "C" fn pyth_barrier_n_waiting(b: *const pyth_barrier_t) -> usize {
     // SAFETY: as above.
-    run_or(0, || Ok(unsafe { handle::get::<Barrier, _>(b, Kind::Barrier)? }.n_waiting()))
+    run_or(0, || {
+        Ok(unsafe { handle::get::<Barrier, _>(b, Kind::Barrier)? }.n_waiting())
+    })
 }
 
 /// Whether the barrier is broken.
 #[no_mangle]
 pub unsafe extern "C" fn pyth_barrier_broken(b: *const pyth_barrier_t) -> bool {
     // SAFETY: as above.
-    run_or(false, || Ok(unsafe { handle::get::<Barrier, _>(b, Kind::Barrier)? }.broken()))
+    run_or(false, || {
+        Ok(unsafe { handle::get::<Barrier, _>(b, Kind::Barrier)? }.broken())
+    })
 }
 
 /// Frees the barrier. NULL is a no-op; `PYTH_EBUSY` while a thread waits on it.

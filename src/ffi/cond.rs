@@ -87,7 +87,9 @@ pub extern "C" fn pyth_cond_new() -> *mut pyth_cond_t {
 #[no_mangle]
 pub unsafe extern "C" fn pyth_cond_new_with_lock(lock: *mut pyth_lock_t) -> *mut pyth_cond_t {
     // SAFETY: the C caller passes a handle from pyth_lock_new.
-    let lock = match run_or(None, || Ok(Some(unsafe { handle::share::<Lock, _>(lock, Kind::Lock)? }))) {
+    let lock = match run_or(None, || {
+        Ok(Some(unsafe { handle::share::<Lock, _>(lock, Kind::Lock)? }))
+    }) {
         Some(l) => l,
         None => return std::ptr::null_mut(),
     };
@@ -99,7 +101,9 @@ pub unsafe extern "C" fn pyth_cond_new_with_lock(lock: *mut pyth_lock_t) -> *mut
 #[no_mangle]
 pub unsafe extern "C" fn pyth_cond_new_with_rlock(rlock: *mut pyth_rlock_t) -> *mut pyth_cond_t {
     // SAFETY: the C caller passes a handle from pyth_rlock_new.
-    let rlock = match run_or(None, || Ok(Some(unsafe { handle::share::<RLock, _>(rlock, Kind::RLock)? }))) {
+    let rlock = match run_or(None, || {
+        Ok(Some(unsafe { handle::share::<RLock, _>(rlock, Kind::RLock)? }))
+    }) {
         Some(l) => l,
         None => return std::ptr::null_mut(),
     };
@@ -203,7 +207,9 @@ pub unsafe extern "C" fn pyth_cond_notify_all(c: *mut pyth_cond_t) -> pyth_statu
 #[no_mangle]
 pub unsafe extern "C" fn pyth_cond_free(c: *mut pyth_cond_t) -> pyth_status {
     // SAFETY: as above.
-    run(|| unsafe { handle::free(c, Kind::Cond, "condition", |c: &Cond| {
+    run(|| unsafe {
+        handle::free(c, Kind::Cond, "condition", |c: &Cond| {
             c.has_waiters() || matches!(c.lock(), CondLock::Own(l) if l.has_waiters())
-        }) })
+        })
+    })
 }

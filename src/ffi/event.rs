@@ -23,7 +23,9 @@ pub unsafe extern "C" fn pyth_event_is_set(e: *const pyth_event_t) -> bool {
     match unsafe { handle::peek::<Event, _>(e, Kind::Event) } {
         Some(e) => e.is_set(),
         // SAFETY: forwarded; reports the bad handle.
-        None => run_or(false, || unsafe { handle::get::<Event, _>(e, Kind::Event) }.map(|_| false)),
+        None => run_or(false, || {
+            unsafe { handle::get::<Event, _>(e, Kind::Event) }.map(|_| false)
+        }),
     }
 }
 

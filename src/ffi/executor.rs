@@ -44,7 +44,6 @@ fn new_executor(max_workers: usize, prefix: *const c_char, init: Option<Initiali
     })
 }
 
-
 /// Creates a thread pool of at most `max_workers` threads (0:
 /// `min(32, cpus + 4)`), started as work arrives; an idle worker is reused
 /// before a new one starts. Workers are named `<prefix>_N` (NULL prefix:
@@ -113,7 +112,11 @@ fn c_task(f: unsafe extern "C" fn(*mut c_void, *mut *mut c_void) -> c_int, arg: 
 /// `PYTH_EBROKEN` once an initializer failed, `PYTH_EINVAL` for a NULL
 /// `fn`, `PYTH_ERUNTIME` if no worker could be started.
 #[no_mangle]
-pub unsafe extern "C" fn pyth_executor_submit(e: *mut pyth_executor_t, function: pyth_task_fn, arg: *mut c_void) -> *mut pyth_future_t {
+pub unsafe extern "C" fn pyth_executor_submit(
+    e: *mut pyth_executor_t,
+    function: pyth_task_fn,
+    arg: *mut c_void,
+) -> *mut pyth_future_t {
     run_or(std::ptr::null_mut(), || {
         // SAFETY: the C caller passes an executor handle.
         let e = unsafe { executor(e)? };
@@ -125,7 +128,11 @@ pub unsafe extern "C" fn pyth_executor_submit(e: *mut pyth_executor_t, function:
 /// Stops accepting work. With `cancel_futures`, cancels tasks not yet
 /// started; with `wait`, returns once the workers have finished the rest.
 #[no_mangle]
-pub unsafe extern "C" fn pyth_executor_shutdown(e: *mut pyth_executor_t, wait: bool, cancel_futures: bool) -> pyth_status {
+pub unsafe extern "C" fn pyth_executor_shutdown(
+    e: *mut pyth_executor_t,
+    wait: bool,
+    cancel_futures: bool,
+) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         unsafe { executor(e)? }.shutdown(wait, cancel_futures);
@@ -222,7 +229,10 @@ fn result_status(e: FutureError) -> Result<pyth_status> {
     match e {
         FutureError::Timeout => Ok(PYTH_TIMEOUT),
         FutureError::Cancelled => Err(Error::new(ErrorKind::Cancelled, "CancelledError")),
-        FutureError::Failed(code) => Err(Error::with_message(ErrorKind::Failed, format!("task failed with code {code}"))),
+        FutureError::Failed(code) => Err(Error::with_message(
+            ErrorKind::Failed,
+            format!("task failed with code {code}"),
+        )),
         FutureError::Broken => Err(Error::new(
             ErrorKind::Broken,
             "A thread initializer failed, the thread pool is not usable anymore",
@@ -236,7 +246,11 @@ fn result_status(e: FutureError) -> Result<pyth_status> {
 /// if cancelled; `PYTH_EFAILED` if the task failed (its code:
 /// `pyth_future_error`); `PYTH_EBROKEN` if the pool broke first.
 #[no_mangle]
-pub unsafe extern "C" fn pyth_future_result(f: *mut pyth_future_t, timeout: f64, result: *mut *mut c_void) -> pyth_status {
+pub unsafe extern "C" fn pyth_future_result(
+    f: *mut pyth_future_t,
+    timeout: f64,
+    result: *mut *mut c_void,
+) -> pyth_status {
     run(|| {
         // SAFETY: the C caller passes a future handle.
         let f = unsafe { future(f)? };
@@ -294,14 +308,20 @@ pub unsafe extern "C" fn pyth_future_error(f: *const pyth_future_t) -> c_int {
 /// the thread that completes it; at once, in this thread, if it already is.
 /// `PYTH_EINVAL` for a NULL `cb`.
 #[no_mangle]
-pub unsafe extern "C" fn pyth_future_add_done_callback(f: *mut pyth_future_t, cb: pyth_done_fn, arg: *mut c_void) -> pyth_status {
+pub unsafe extern "C" fn pyth_future_add_done_callback(
+    f: *mut pyth_future_t,
+    cb: pyth_done_fn,
+    arg: *mut c_void,
+) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         let f = unsafe { future(f)? };
         let cb = cb.ok_or(Error::new(ErrorKind::Invalid, "callback must not be NULL"))?;
         let arg = arg as usize;
         // SAFETY: the caller's callback with its argument.
-        f.add_done_callback(Box::new(move |f: &Future| unsafe { cb(f.as_ptr().cast_mut().cast(), arg as *mut c_void) }));
+        f.add_done_callback(Box::new(move |f: &Future| unsafe {
+            cb(f.as_ptr().cast_mut().cast(), arg as *mut c_void)
+        }));
         Ok(PYTH_OK)
     })
 }
@@ -329,13 +349,23 @@ unsafe fn futures(fs: *const *mut pyth_future_t, n: usize) -> Result<Vec<Future>
 /// future's state tells which are done. `PYTH_EVALUE` for another
 /// `return_when`.
 #[no_mangle]
-pub unsafe extern "C" fn pyth_wait(fs: *const *mut pyth_future_t, n: usize, timeout: f64, return_when: c_int) -> pyth_status {
+pub unsafe extern "C" fn pyth_wait(
+    fs: *const *mut pyth_future_t,
+    n: usize,
+    timeout: f64,
+    return_when: c_int,
+) -> pyth_status {
     run(|| {
         let when = match return_when {
             PYTH_FIRST_COMPLETED => ReturnWhen::FirstCompleted,
             PYTH_FIRST_EXCEPTION => ReturnWhen::FirstException,
             PYTH_ALL_COMPLETED => ReturnWhen::AllCompleted,
-            other => return Err(Error::with_message(ErrorKind::Value, format!("Invalid return condition: {other}"))),
+            other => {
+                return Err(Error::with_message(
+                    ErrorKind::Value,
+                    format!("Invalid return condition: {other}"),
+                ))
+            }
         };
         // SAFETY: fs has n future handles.
         let fs = unsafe { futures(fs, n)? };

@@ -46,7 +46,10 @@ pub unsafe fn get<'a, T, P>(p: *const P, kind: Kind) -> Result<&'a T> {
 pub unsafe fn peek<'a, T, P>(p: *const P, kind: Kind) -> Option<&'a T> {
     let h = p.cast::<Handle<T>>();
     // SAFETY: checked for NULL and alignment first; then as for `get`.
-    if h.is_null() || h as usize & (std::mem::align_of::<Handle<T>>() - 1) != 0 || unsafe { Handle::kind_of(h) } != kind as u32 {
+    if h.is_null()
+        || h as usize & (std::mem::align_of::<Handle<T>>() - 1) != 0
+        || unsafe { Handle::kind_of(h) } != kind as u32
+    {
         return None;
     }
     // SAFETY: the tag says this block holds a T.
@@ -80,7 +83,10 @@ pub unsafe fn free<T, P>(p: *mut P, kind: Kind, what: &'static str, busy: impl F
     let shared = unsafe { Shared::from_raw(p.cast::<Handle<T>>()) };
     if busy(value) || shared.refs() > 1 {
         std::mem::forget(shared);
-        return Err(Error::with_message(ErrorKind::Busy, format!("{what} is in use by another thread or object")));
+        return Err(Error::with_message(
+            ErrorKind::Busy,
+            format!("{what} is in use by another thread or object"),
+        ));
     }
     drop(shared);
     Ok(PYTH_OK)

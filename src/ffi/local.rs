@@ -48,7 +48,9 @@ pub unsafe extern "C" fn pyth_local_get(local: *mut pyth_local_t) -> *mut c_void
 #[inline(never)]
 unsafe fn local_get(local: *mut pyth_local_t) -> *mut c_void {
     // SAFETY: forwarded.
-    run_or(std::ptr::null_mut(), || Ok(unsafe { handle::get::<Local, _>(local, Kind::Local)? }.get() as *mut c_void))
+    run_or(std::ptr::null_mut(), || {
+        Ok(unsafe { handle::get::<Local, _>(local, Kind::Local)? }.get() as *mut c_void)
+    })
 }
 
 /// Replaces the calling thread's value; the old one, if different and

@@ -82,7 +82,9 @@ unsafe fn lock_release(lock: *mut pyth_lock_t) -> pyth_status {
 #[no_mangle]
 pub unsafe extern "C" fn pyth_lock_locked(lock: *const pyth_lock_t) -> bool {
     // SAFETY: as above.
-    run_or(false, || Ok(unsafe { handle::get::<Lock, _>(lock, Kind::Lock)? }.locked()))
+    run_or(false, || {
+        Ok(unsafe { handle::get::<Lock, _>(lock, Kind::Lock)? }.locked())
+    })
 }
 
 /// Frees the lock. NULL is a no-op. `PYTH_EBUSY` (and the lock stays

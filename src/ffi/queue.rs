@@ -106,7 +106,12 @@ fn queue_timeout(timeout: f64) -> Result<Option<Duration>> {
 /// `PYTH_FULL` at once. `PYTH_ESHUTDOWN` after `shutdown`; `PYTH_EVALUE`
 /// for a negative timeout other than `PYTH_FOREVER`.
 #[no_mangle]
-pub unsafe extern "C" fn pyth_queue_put(q: *mut pyth_queue_t, item: *mut c_void, block: bool, timeout: f64) -> pyth_status {
+pub unsafe extern "C" fn pyth_queue_put(
+    q: *mut pyth_queue_t,
+    item: *mut c_void,
+    block: bool,
+    timeout: f64,
+) -> pyth_status {
     run(|| {
         // SAFETY: the C caller passes a queue handle.
         let q = unsafe { queue(q)? };
@@ -129,7 +134,12 @@ pub unsafe extern "C" fn pyth_queue_put(q: *mut pyth_queue_t, item: *mut c_void,
 /// once. `PYTH_ESHUTDOWN` once shut down and empty (at once after an
 /// immediate shutdown); `PYTH_EINVAL` for a NULL `item`.
 #[no_mangle]
-pub unsafe extern "C" fn pyth_queue_get(q: *mut pyth_queue_t, item: *mut *mut c_void, block: bool, timeout: f64) -> pyth_status {
+pub unsafe extern "C" fn pyth_queue_get(
+    q: *mut pyth_queue_t,
+    item: *mut *mut c_void,
+    block: bool,
+    timeout: f64,
+) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         let q = unsafe { queue(q)? };

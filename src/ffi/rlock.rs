@@ -75,14 +75,18 @@ unsafe fn rlock_release(rlock: *mut pyth_rlock_t) -> pyth_status {
 #[no_mangle]
 pub unsafe extern "C" fn pyth_rlock_locked(rlock: *const pyth_rlock_t) -> bool {
     // SAFETY: as above.
-    run_or(false, || Ok(unsafe { handle::get::<RLock, _>(rlock, Kind::RLock)? }.locked()))
+    run_or(false, || {
+        Ok(unsafe { handle::get::<RLock, _>(rlock, Kind::RLock)? }.locked())
+    })
 }
 
 /// Whether the calling thread owns the lock (Python's `RLock._is_owned()`).
 #[no_mangle]
 pub unsafe extern "C" fn pyth_rlock_is_owned(rlock: *const pyth_rlock_t) -> bool {
     // SAFETY: as above.
-    run_or(false, || Ok(unsafe { handle::get::<RLock, _>(rlock, Kind::RLock)? }.is_owned()))
+    run_or(false, || {
+        Ok(unsafe { handle::get::<RLock, _>(rlock, Kind::RLock)? }.is_owned())
+    })
 }
 
 /// Frees the lock. NULL is a no-op. `PYTH_EBUSY` while a thread is blocked

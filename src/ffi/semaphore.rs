@@ -47,7 +47,12 @@ unsafe fn semaphore_acquire(s: *mut pyth_semaphore_t, blocking: bool, timeout: f
     run(|| {
         // SAFETY: the C caller passes a handle from pyth_*semaphore_new.
         let s: &Semaphore = unsafe { handle::get(s, Kind::Semaphore)? };
-        let timeout = parse_acquire(blocking, timeout, Negative::NoBlock, "can't specify timeout for non-blocking acquire")?;
+        let timeout = parse_acquire(
+            blocking,
+            timeout,
+            Negative::NoBlock,
+            "can't specify timeout for non-blocking acquire",
+        )?;
         Ok(ok_or_timeout(s.acquire_timeout(timeout)))
     })
 }
@@ -83,7 +88,9 @@ unsafe fn semaphore_release(s: *mut pyth_semaphore_t, n: usize) -> pyth_status {
 #[no_mangle]
 pub unsafe extern "C" fn pyth_semaphore_value(s: *const pyth_semaphore_t) -> i64 {
     // SAFETY: as above.
-    run_or(0, || Ok(unsafe { handle::get::<Semaphore, _>(s, Kind::Semaphore)? }.value() as i64))
+    run_or(0, || {
+        Ok(unsafe { handle::get::<Semaphore, _>(s, Kind::Semaphore)? }.value() as i64)
+    })
 }
 
 /// Frees the semaphore. NULL is a no-op; `PYTH_EBUSY` while a thread is

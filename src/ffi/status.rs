@@ -85,7 +85,10 @@ pub(crate) fn fail(error: &Error) -> pyth_status {
     code
 }
 
-const PANIC: Error = Error::new(ErrorKind::Runtime, "internal error in libpyth (a bug: please report it)");
+const PANIC: Error = Error::new(
+    ErrorKind::Runtime,
+    "internal error in libpyth (a bug: please report it)",
+);
 
 /// Runs the body of a status-returning C function: no panic escapes, and
 /// an error is recorded for `pyth_last_error`.

@@ -70,7 +70,12 @@ pub unsafe extern "C" fn pyth_thread_new(
             PYTH_DAEMON_INHERIT => None,
             0 => Some(false),
             1 => Some(true),
-            _ => return Err(Error::new(ErrorKind::Value, "daemon must be 0, 1 or PYTH_DAEMON_INHERIT")),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Value,
+                    "daemon must be 0, 1 or PYTH_DAEMON_INHERIT",
+                ))
+            }
         };
         // SAFETY: a non-NULL name is a C string.
         let name = (!name.is_null()).then(|| unsafe { CStr::from_ptr(name) }.to_bytes().to_vec());
@@ -198,7 +203,11 @@ pub unsafe extern "C" fn pyth_thread_free(t: *mut pyth_thread_t) -> pyth_status 
 /// once; `PYTH_FOREVER`: it waits until cancelled, as Python's `None`).
 /// Free it with `pyth_thread_free`.
 #[no_mangle]
-pub unsafe extern "C" fn pyth_timer_new(interval: f64, function: pyth_target_fn, arg: *mut c_void) -> *mut pyth_thread_t {
+pub unsafe extern "C" fn pyth_timer_new(
+    interval: f64,
+    function: pyth_target_fn,
+    arg: *mut c_void,
+) -> *mut pyth_thread_t {
     run_or(std::ptr::null_mut(), || {
         let interval = parse(interval, Negative::NoBlock)?;
         Ok(Thread::timer(interval, c_target(function, arg))?.into_raw())
@@ -364,7 +373,10 @@ pub unsafe extern "C" fn pyth_getprofile(user: *mut *mut c_void) -> pyth_start_h
 #[no_mangle]
 pub extern "C" fn pyth_set_excepthook(hook: pyth_excepthook, user: *mut c_void) {
     run_or((), || {
-        *C_EXCEPTHOOK.lock().unwrap_or_else(|e| e.into_inner()) = CHook { f: hook, user: user as usize };
+        *C_EXCEPTHOOK.lock().unwrap_or_else(|e| e.into_inner()) = CHook {
+            f: hook,
+            user: user as usize,
+        };
         let user = user as usize;
         core::set_excepthook(hook.map(|f| {
             Arc::new(move |t: &Thread, code: i32| {

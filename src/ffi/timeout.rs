@@ -72,10 +72,22 @@ mod tests {
         assert_eq!(parse(-2.0, Negative::NoBlock).unwrap(), Some(Duration::ZERO));
         assert_eq!(parse(-2.0, LOCK_NEGATIVE).unwrap_err().kind(), ErrorKind::Value);
         assert_eq!(parse(f64::NAN, Negative::NoBlock).unwrap_err().kind(), ErrorKind::Value);
-        assert_eq!(parse(f64::INFINITY, Negative::NoBlock).unwrap_err().kind(), ErrorKind::Overflow);
-        assert_eq!(parse(f64::NEG_INFINITY, Negative::NoBlock).unwrap(), Some(Duration::ZERO));
+        assert_eq!(
+            parse(f64::INFINITY, Negative::NoBlock).unwrap_err().kind(),
+            ErrorKind::Overflow
+        );
+        assert_eq!(
+            parse(f64::NEG_INFINITY, Negative::NoBlock).unwrap(),
+            Some(Duration::ZERO)
+        );
         assert!(parse(PYTH_TIMEOUT_MAX, Negative::NoBlock).is_ok());
-        assert_eq!(parse_acquire(false, 1.0, LOCK_NEGATIVE, "x").unwrap_err().message(), "x");
-        assert_eq!(parse_acquire(false, -1.0, LOCK_NEGATIVE, "x").unwrap(), Some(Duration::ZERO));
+        assert_eq!(
+            parse_acquire(false, 1.0, LOCK_NEGATIVE, "x").unwrap_err().message(),
+            "x"
+        );
+        assert_eq!(
+            parse_acquire(false, -1.0, LOCK_NEGATIVE, "x").unwrap(),
+            Some(Duration::ZERO)
+        );
     }
 }

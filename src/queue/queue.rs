@@ -133,7 +133,10 @@ pub struct Queue<T> {
 
 impl<T> std::fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("maxsize", &self.maxsize).field("qsize", &self.qsize()).finish()
+        f.debug_struct("Queue")
+            .field("maxsize", &self.maxsize)
+            .field("qsize", &self.qsize())
+            .finish()
     }
 }
 
@@ -161,7 +164,14 @@ impl<T> Queue<T> {
         };
         Queue {
             maxsize,
-            state: Mutex::new(State { items, unfinished: 0, shutdown: false, getters: 0, putters: 0, joiners: 0 }),
+            state: Mutex::new(State {
+                items,
+                unfinished: 0,
+                shutdown: false,
+                getters: 0,
+                putters: 0,
+                joiners: 0,
+            }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
             all_done: Condvar::new(),
@@ -327,7 +337,10 @@ mod tests {
     fn orders() {
         let q = Queue::new(0, Order::Fifo);
         let l = Queue::new(0, Order::Lifo);
-        let p = Queue::new(0, Order::Priority(Box::new(|a: &(i32, i32), b: &(i32, i32)| a.0.cmp(&b.0))));
+        let p = Queue::new(
+            0,
+            Order::Priority(Box::new(|a: &(i32, i32), b: &(i32, i32)| a.0.cmp(&b.0))),
+        );
         for i in 0..5 {
             q.put(i, true, None).unwrap();
             l.put(i, true, None).unwrap();
@@ -336,8 +349,14 @@ mod tests {
             let _ = i;
             p.put(item, true, None).unwrap();
         }
-        assert_eq!((0..5).map(|_| q.get(false, None).unwrap()).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
-        assert_eq!((0..5).map(|_| l.get(false, None).unwrap()).collect::<Vec<_>>(), vec![4, 3, 2, 1, 0]);
+        assert_eq!(
+            (0..5).map(|_| q.get(false, None).unwrap()).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4]
+        );
+        assert_eq!(
+            (0..5).map(|_| l.get(false, None).unwrap()).collect::<Vec<_>>(),
+            vec![4, 3, 2, 1, 0]
+        );
         let out: Vec<_> = (0..5).map(|_| p.get(false, None).unwrap()).collect();
         assert_eq!(out, vec![(1, 1), (1, 3), (2, 4), (3, 0), (3, 2)]);
         assert_eq!(q.get(false, None), Err(QueueError::Empty));
@@ -350,7 +369,10 @@ mod tests {
         assert!(q.full());
         assert_eq!(q.put(2, false, None).unwrap_err(), (2, QueueError::Full));
         let t = Instant::now();
-        assert_eq!(q.put(2, true, Some(Duration::from_millis(30))).unwrap_err().1, QueueError::Full);
+        assert_eq!(
+            q.put(2, true, Some(Duration::from_millis(30))).unwrap_err().1,
+            QueueError::Full
+        );
         assert!(t.elapsed() >= Duration::from_millis(30));
         assert_eq!(q.get(true, Some(Duration::from_millis(10))), Ok(1));
         assert_eq!(q.get(true, Some(Duration::from_millis(10))), Err(QueueError::Empty));
@@ -385,7 +407,9 @@ mod tests {
         q.shutdown(false);
         let mut all: Vec<u64> = consumers.into_iter().flat_map(|t| t.join().unwrap()).collect();
         all.sort();
-        let mut expect: Vec<u64> = (0..4u64).flat_map(|p| (0..10_000u64).map(move |i| p * 1_000_000 + i)).collect();
+        let mut expect: Vec<u64> = (0..4u64)
+            .flat_map(|p| (0..10_000u64).map(move |i| p * 1_000_000 + i))
+            .collect();
         expect.sort();
         assert_eq!(all, expect);
     }

@@ -60,7 +60,10 @@ impl<T> SimpleQueue<T> {
 
     /// Appends `item`; never blocks.
     pub fn put(&self, item: T) {
-        let node = Box::into_raw(Box::new(Node { item, next: ptr::null_mut() }));
+        let node = Box::into_raw(Box::new(Node {
+            item,
+            next: ptr::null_mut(),
+        }));
         // Counted before it is visible, so a getter's decrement can never
         // come first and wrap the count below zero.
         self.len.fetch_add(1, Relaxed);
@@ -170,14 +173,25 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     // SAFETY: a futex wait on our own word; spurious returns (EINTR,
     // EAGAIN) are handled by the caller's loop.
     unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, expected, tsp);
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            tsp,
+        );
     }
 }
 
 fn futex_wake(word: &AtomicU32) {
     // SAFETY: a futex wake on our own word.
     unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        );
     }
 }
 
@@ -198,7 +212,10 @@ mod tests {
         }
         assert_eq!(q.qsize(), 10);
         q.put(10);
-        assert_eq!((0..11).map(|_| q.get(false, None).unwrap()).collect::<Vec<_>>(), (0..11).collect::<Vec<_>>());
+        assert_eq!(
+            (0..11).map(|_| q.get(false, None).unwrap()).collect::<Vec<_>>(),
+            (0..11).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! `threading.Barrier`: a fixed number of threads wait for each other.
 
-use super::deadline;
-use crate::error::{Result, BROKEN_BARRIER};
 use super::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use super::deadline;
 use super::park::{self as plc, ParkResult, UnparkToken, DEFAULT_PARK_TOKEN};
+use crate::error::{Result, BROKEN_BARRIER};
 #[cfg(loom)]
 use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(loom))]
@@ -78,7 +78,12 @@ impl Barrier {
             parties,
             timeout,
             action,
-            state: Mutex::new(State { count: 0, generation: 0, broken: false, history: 0 }),
+            state: Mutex::new(State {
+                count: 0,
+                generation: 0,
+                broken: false,
+                history: 0,
+            }),
             n_waiting: AtomicUsize::new(0),
             broken: AtomicBool::new(false),
             inside: AtomicUsize::new(0),
@@ -173,7 +178,16 @@ impl Barrier {
             let validate = || self.generation.load(Acquire) == generation;
             let before_sleep = || drop(guard.take());
             // SAFETY: own address; callbacks neither panic nor re-enter.
-            let result = unsafe { plc::park(self.key(), validate, before_sleep, |_, _| {}, DEFAULT_PARK_TOKEN, deadline) };
+            let result = unsafe {
+                plc::park(
+                    self.key(),
+                    validate,
+                    before_sleep,
+                    |_, _| {},
+                    DEFAULT_PARK_TOKEN,
+                    deadline,
+                )
+            };
             match result {
                 ParkResult::Unparked(t) if t.0 >> 1 == generation as usize => {
                     return if t.0 & 1 == 1 { Ok(index) } else { Err(BROKEN_BARRIER) };
@@ -262,10 +276,17 @@ mod tests {
     fn cycles_with_distinct_indices() {
         let runs = Arc::new(AtomicUsize::new(0));
         let r = runs.clone();
-        let b = Arc::new(Barrier::new(3, Some(Box::new(move || {
-            r.fetch_add(1, SeqCst);
-            Ok(())
-        })), None).unwrap());
+        let b = Arc::new(
+            Barrier::new(
+                3,
+                Some(Box::new(move || {
+                    r.fetch_add(1, SeqCst);
+                    Ok(())
+                })),
+                None,
+            )
+            .unwrap(),
+        );
         let threads: Vec<_> = (0..3)
             .map(|_| {
                 let b = b.clone();

@@ -1,9 +1,9 @@
 //! `threading.Condition`: wait for a notification while holding a lock.
 
-use super::{deadline, Lock, RLock, TOKEN_HANDOFF};
-use crate::error::{Error, ErrorKind, Result};
 use super::atomic::{AtomicUsize, Ordering::*};
 use super::park::{self as plc, FilterOp, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+use super::{deadline, Lock, RLock, TOKEN_HANDOFF};
+use crate::error::{Error, ErrorKind, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -169,7 +169,11 @@ impl Condition<RLock> {
 impl<L: ConditionLock> Condition<L> {
     /// A condition over the given lock, as `Condition(lock)`.
     pub fn with_lock(lock: L) -> Self {
-        Condition { lock, waiters: AtomicUsize::new(0), acquirers: AtomicUsize::new(0) }
+        Condition {
+            lock,
+            waiters: AtomicUsize::new(0),
+            acquirers: AtomicUsize::new(0),
+        }
     }
 
     /// The underlying lock.
@@ -247,7 +251,16 @@ impl<L: ConditionLock> Condition<L> {
         };
         // SAFETY: the key is this condition's own address; the callbacks do
         // not panic and do not call into the parking lot.
-        let result = unsafe { plc::park(self.key(), || true, before_sleep, timed_out, DEFAULT_PARK_TOKEN, deadline) };
+        let result = unsafe {
+            plc::park(
+                self.key(),
+                || true,
+                before_sleep,
+                timed_out,
+                DEFAULT_PARK_TOKEN,
+                deadline,
+            )
+        };
         let (notified, handed) = match result {
             // Requeued, then handed the lock by its release.
             ParkResult::Unparked(TOKEN_HANDOFF) => (true, true),
@@ -344,7 +357,10 @@ mod tests {
     #[test]
     fn errors_without_lock() {
         let c = Condition::new();
-        assert_eq!(c.wait(Some(Duration::ZERO)).unwrap_err().message(), "cannot wait on un-acquired lock");
+        assert_eq!(
+            c.wait(Some(Duration::ZERO)).unwrap_err().message(),
+            "cannot wait on un-acquired lock"
+        );
         assert_eq!(c.notify(1).unwrap_err().message(), "cannot notify on un-acquired lock");
         // Python checks ownership only when it has to wait.
         assert!(c.wait_for(|| true, None).unwrap());

@@ -1,7 +1,7 @@
 //! `threading.Event`: a flag that threads can wait for.
 
-use super::deadline;
 use super::atomic::{fence, AtomicU32, Ordering::*};
+use super::deadline;
 use super::park::{self as plc, ParkResult, DEFAULT_PARK_TOKEN};
 use std::time::Duration;
 
@@ -31,13 +31,19 @@ impl Event {
     /// A new event, not set.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        Event { state: AtomicU32::new(0), blocked: AtomicU32::new(0) }
+        Event {
+            state: AtomicU32::new(0),
+            blocked: AtomicU32::new(0),
+        }
     }
 
     /// A new event, not set (not `const` under loom, whose atomics are not).
     #[cfg(loom)]
     pub fn new() -> Self {
-        Event { state: AtomicU32::new(0), blocked: AtomicU32::new(0) }
+        Event {
+            state: AtomicU32::new(0),
+            blocked: AtomicU32::new(0),
+        }
     }
 
     /// Whether the flag is set.
@@ -62,7 +68,10 @@ impl Event {
                 // Already set: whoever set it woke the sleepers.
                 return;
             }
-            match self.state.compare_exchange_weak(state, Self::after_set(state), Release, Relaxed) {
+            match self
+                .state
+                .compare_exchange_weak(state, Self::after_set(state), Release, Relaxed)
+            {
                 Ok(_) => break,
                 Err(s) => state = s,
             }
@@ -79,7 +88,10 @@ impl Event {
         let state = self.state.load(Relaxed);
         state & SET != 0
             || (state & PARKED == 0
-                && self.state.compare_exchange(state, Self::after_set(state), Release, Relaxed).is_ok())
+                && self
+                    .state
+                    .compare_exchange(state, Self::after_set(state), Release, Relaxed)
+                    .is_ok())
     }
 
     /// Resets the flag.
@@ -128,7 +140,10 @@ impl Event {
                 break true;
             }
             if state & PARKED == 0
-                && self.state.compare_exchange_weak(state, state | PARKED, Relaxed, Relaxed).is_err()
+                && self
+                    .state
+                    .compare_exchange_weak(state, state | PARKED, Relaxed, Relaxed)
+                    .is_err()
             {
                 continue;
             }

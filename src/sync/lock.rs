@@ -1,9 +1,9 @@
 //! `threading.Lock`: a non-recursive lock that any thread may release.
 
-use super::{deadline, TOKEN_HANDOFF, TOKEN_RETRY};
-use crate::error::{Error, ErrorKind, Result};
 use super::atomic::{AtomicU32, AtomicU8, Ordering::*};
 use super::park::{self as plc, ParkResult, SpinWait, DEFAULT_PARK_TOKEN};
+use super::{deadline, TOKEN_HANDOFF, TOKEN_RETRY};
+use crate::error::{Error, ErrorKind, Result};
 use std::time::{Duration, Instant};
 
 const LOCKED: u8 = 1;
@@ -30,13 +30,19 @@ impl Lock {
     /// A new, unlocked lock.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        Lock { state: AtomicU8::new(0), blocked: AtomicU32::new(0) }
+        Lock {
+            state: AtomicU8::new(0),
+            blocked: AtomicU32::new(0),
+        }
     }
 
     /// A new, unlocked lock (not `const` under loom, whose atomics are not).
     #[cfg(loom)]
     pub fn new() -> Self {
-        Lock { state: AtomicU8::new(0), blocked: AtomicU32::new(0) }
+        Lock {
+            state: AtomicU8::new(0),
+            blocked: AtomicU32::new(0),
+        }
     }
 
     /// Blocks until the lock is acquired.
@@ -55,7 +61,10 @@ impl Lock {
             if state & LOCKED != 0 {
                 return false;
             }
-            match self.state.compare_exchange_weak(state, state | LOCKED, Acquire, Relaxed) {
+            match self
+                .state
+                .compare_exchange_weak(state, state | LOCKED, Acquire, Relaxed)
+            {
                 Ok(_) => return true,
                 Err(s) => state = s,
             }
@@ -126,7 +135,10 @@ impl Lock {
             if state & PARKED != 0 {
                 return true;
             }
-            match self.state.compare_exchange_weak(state, state | PARKED, Relaxed, Relaxed) {
+            match self
+                .state
+                .compare_exchange_weak(state, state | PARKED, Relaxed, Relaxed)
+            {
                 Ok(_) => return true,
                 Err(s) => state = s,
             }
@@ -151,7 +163,10 @@ impl Lock {
         let mut state = self.state.load(Relaxed);
         loop {
             if state & LOCKED == 0 {
-                match self.state.compare_exchange_weak(state, state | LOCKED, Acquire, Relaxed) {
+                match self
+                    .state
+                    .compare_exchange_weak(state, state | LOCKED, Acquire, Relaxed)
+                {
                     Ok(_) => return true,
                     Err(s) => state = s,
                 }
@@ -164,7 +179,10 @@ impl Lock {
                 continue;
             }
             if state & PARKED == 0 {
-                if let Err(s) = self.state.compare_exchange_weak(state, state | PARKED, Relaxed, Relaxed) {
+                if let Err(s) = self
+                    .state
+                    .compare_exchange_weak(state, state | PARKED, Relaxed, Relaxed)
+                {
                     state = s;
                     continue;
                 }

@@ -58,7 +58,10 @@ unsafe impl<L: Sync> Sync for Guarded<L> {}
 
 impl<L> Guarded<L> {
     fn new(lock: L) -> Arc<Self> {
-        Arc::new(Guarded { lock, count: UnsafeCell::new(0) })
+        Arc::new(Guarded {
+            lock,
+            count: UnsafeCell::new(0),
+        })
     }
 
     /// Must be called with the lock held.
@@ -175,7 +178,10 @@ fn rlock_body(g: &Guarded<RLock>) {
     assert_eq!(r.level(), 0);
     assert_eq!(r.release().unwrap_err().message(), "cannot release un-acquired lock");
     r.acquire();
-    assert!(r.acquire_timeout(Some(Duration::ZERO)), "the owner re-acquires without blocking");
+    assert!(
+        r.acquire_timeout(Some(Duration::ZERO)),
+        "the owner re-acquires without blocking"
+    );
     assert!(r.is_owned());
     assert_eq!(r.level(), 2);
     g.bump();
@@ -212,8 +218,16 @@ struct Sem {
 
 fn sem_enter(s: &Sem) {
     s.sem.acquire();
-    assert!(s.sem.value() <= 1, "counter {} is negative or over the bound", s.sem.value() as i64);
-    assert_eq!(s.inside.fetch_add(1, SeqCst), 0, "two threads inside a BoundedSemaphore(1)");
+    assert!(
+        s.sem.value() <= 1,
+        "counter {} is negative or over the bound",
+        s.sem.value() as i64
+    );
+    assert_eq!(
+        s.inside.fetch_add(1, SeqCst),
+        0,
+        "two threads inside a BoundedSemaphore(1)"
+    );
     s.inside.fetch_sub(1, SeqCst);
     s.sem.release(1).unwrap();
     assert!(s.sem.value() <= 1, "counter {} is over the bound", s.sem.value());
@@ -225,7 +239,10 @@ fn sem_enter(s: &Sem) {
 #[test]
 fn loom_semaphore_bounded() {
     check_fair_and_unfair(|| {
-        let s = Arc::new(Sem { sem: Semaphore::bounded(1).unwrap(), inside: AtomicUsize::new(0) });
+        let s = Arc::new(Sem {
+            sem: Semaphore::bounded(1).unwrap(),
+            inside: AtomicUsize::new(0),
+        });
         let other = spawn_n(1, &s, sem_enter);
         sem_enter(&s);
         join(other);
@@ -238,8 +255,15 @@ fn loom_semaphore_bounded() {
 
 fn sem_enter_of_2(s: &Sem) {
     s.sem.acquire();
-    assert!(s.sem.value() <= 1, "counter {} is negative or over the bound", s.sem.value() as i64);
-    assert!(s.inside.fetch_add(1, SeqCst) < 2, "three threads inside a BoundedSemaphore(2)");
+    assert!(
+        s.sem.value() <= 1,
+        "counter {} is negative or over the bound",
+        s.sem.value() as i64
+    );
+    assert!(
+        s.inside.fetch_add(1, SeqCst) < 2,
+        "three threads inside a BoundedSemaphore(2)"
+    );
     s.inside.fetch_sub(1, SeqCst);
     s.sem.release(1).unwrap();
     assert!(s.sem.value() <= 2, "counter {} is over the bound", s.sem.value());
@@ -249,7 +273,10 @@ fn sem_enter_of_2(s: &Sem) {
 #[test]
 fn loom_semaphore_bounded_two_of_three() {
     check_fair_and_unfair(|| {
-        let s = Arc::new(Sem { sem: Semaphore::bounded(2).unwrap(), inside: AtomicUsize::new(0) });
+        let s = Arc::new(Sem {
+            sem: Semaphore::bounded(2).unwrap(),
+            inside: AtomicUsize::new(0),
+        });
         let others = spawn_n(2, &s, sem_enter_of_2);
         sem_enter_of_2(&s);
         join(others);
@@ -367,7 +394,11 @@ struct Cond<L: ConditionLock> {
 
 impl<L: ConditionLock + 'static> Cond<L> {
     fn new(lock: L) -> Arc<Self> {
-        Arc::new(Cond { cond: Condition::with_lock(lock), waiting: AtomicUsize::new(0), woken: AtomicUsize::new(0) })
+        Arc::new(Cond {
+            cond: Condition::with_lock(lock),
+            waiting: AtomicUsize::new(0),
+            woken: AtomicUsize::new(0),
+        })
     }
 
     /// Acquires the lock (`levels` times), announces itself and waits; the
@@ -594,4 +625,3 @@ fn loom_barrier_timeout() {
         assert!(!b.has_waiters());
     });
 }
-

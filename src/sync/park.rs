@@ -32,8 +32,8 @@
 
 #[cfg(not(loom))]
 pub(crate) use super::parking::{
-    park, unpark_all, unpark_filter, unpark_one, unpark_requeue, FilterOp, ParkResult, SpinWait, UnparkResult, UnparkToken,
-    DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN,
+    park, unpark_all, unpark_filter, unpark_one, unpark_requeue, FilterOp, ParkResult, SpinWait, UnparkResult,
+    UnparkToken, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN,
 };
 
 #[cfg(loom)]
@@ -117,7 +117,12 @@ mod model {
             }
             let id = q.next_id;
             q.next_id += 1;
-            q.parked.push(Waiter { key, id, token: park_token, thread: loom::thread::current() });
+            q.parked.push(Waiter {
+                key,
+                id,
+                token: park_token,
+                thread: loom::thread::current(),
+            });
             id
         };
         before_sleep();
@@ -151,7 +156,12 @@ mod model {
     /// # Safety
     ///
     /// None needed here; `unsafe` only to keep the real parking lot's signature.
-    pub(crate) unsafe fn unpark_requeue(from: usize, to: usize, n: usize, validate: impl FnOnce() -> bool) -> Option<usize> {
+    pub(crate) unsafe fn unpark_requeue(
+        from: usize,
+        to: usize,
+        n: usize,
+        validate: impl FnOnce() -> bool,
+    ) -> Option<usize> {
         let mut q = lock();
         if !validate() {
             return None;
@@ -194,7 +204,9 @@ mod model {
     /// None needed here; `unsafe` only to keep the real parking lot's signature.
     pub(crate) unsafe fn unpark_all(key: usize, token: UnparkToken) -> usize {
         let mut q = lock();
-        let (woken, rest) = std::mem::take(&mut q.parked).into_iter().partition::<Vec<_>, _>(|w| w.key == key);
+        let (woken, rest) = std::mem::take(&mut q.parked)
+            .into_iter()
+            .partition::<Vec<_>, _>(|w| w.key == key);
         q.parked = rest;
         for w in &woken {
             q.woken.push((w.id, token));

@@ -112,7 +112,15 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     let tsp = ts.as_ref().map_or(ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: a futex wait on a live word; EINTR and spurious returns are
     // handled by every caller's loop.
-    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, expected, tsp) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            tsp,
+        )
+    };
 }
 
 fn futex_wake(word: *const AtomicU32, n: i32) {
@@ -201,7 +209,8 @@ impl Bucket {
                 x ^= x >> 17;
                 x ^= x << 5;
                 self.seed.set(x);
-                self.next_fair.set(Some(now + Duration::from_nanos(u64::from(x % 1_000_000))));
+                self.next_fair
+                    .set(Some(now + Duration::from_nanos(u64::from(x % 1_000_000))));
                 true
             }
         }
@@ -407,7 +416,12 @@ pub(crate) unsafe fn unpark_filter(
 ///
 /// # Safety
 /// As for [`park`], for both keys.
-pub(crate) unsafe fn unpark_requeue(from: usize, to: usize, n: usize, validate: impl FnOnce() -> bool) -> Option<usize> {
+pub(crate) unsafe fn unpark_requeue(
+    from: usize,
+    to: usize,
+    n: usize,
+    validate: impl FnOnce() -> bool,
+) -> Option<usize> {
     let (bf, bt) = (bucket(from), bucket(to));
     let same = ptr::eq(bf, bt);
     // Two buckets are always locked in address order.
@@ -516,10 +530,22 @@ mod tests {
         let key = &KEY as *const AtomicUsize as usize;
         // A timeout with nobody to wake it.
         let t = Instant::now();
-        let r = unsafe { park(key, || true, || {}, |_, last| assert!(last), DEFAULT_PARK_TOKEN, Some(t + Duration::from_millis(20))) };
+        let r = unsafe {
+            park(
+                key,
+                || true,
+                || {},
+                |_, last| assert!(last),
+                DEFAULT_PARK_TOKEN,
+                Some(t + Duration::from_millis(20)),
+            )
+        };
         assert_eq!(r, ParkResult::TimedOut);
         assert!(t.elapsed() >= Duration::from_millis(20));
-        assert_eq!(unsafe { park(key, || false, || {}, |_, _| {}, DEFAULT_PARK_TOKEN, None) }, ParkResult::Invalid);
+        assert_eq!(
+            unsafe { park(key, || false, || {}, |_, _| {}, DEFAULT_PARK_TOKEN, None) },
+            ParkResult::Invalid
+        );
         // Three parkers, woken in order with their own tokens.
         let order = Arc::new(std::sync::Mutex::new(Vec::new()));
         let threads: Vec<_> = (0..3)
@@ -536,7 +562,13 @@ mod tests {
                 t
             })
             .collect();
-        let r = unsafe { unpark_filter(key, |t| if t.0 == 1 { FilterOp::Unpark } else { FilterOp::Skip }, |_| UnparkToken(7)) };
+        let r = unsafe {
+            unpark_filter(
+                key,
+                |t| if t.0 == 1 { FilterOp::Unpark } else { FilterOp::Skip },
+                |_| UnparkToken(7),
+            )
+        };
         assert_eq!((r.unparked_threads, r.have_more_threads), (1, true));
         let r = unsafe { unpark_one(key, |_| UnparkToken(8)) };
         assert!(r.have_more_threads);
@@ -546,7 +578,11 @@ mod tests {
         got.sort_by_key(|x| x.0);
         assert_eq!(
             got,
-            vec![(0, ParkResult::Unparked(UnparkToken(8))), (1, ParkResult::Unparked(UnparkToken(7))), (2, ParkResult::Unparked(UnparkToken(9)))]
+            vec![
+                (0, ParkResult::Unparked(UnparkToken(8))),
+                (1, ParkResult::Unparked(UnparkToken(7))),
+                (2, ParkResult::Unparked(UnparkToken(9)))
+            ]
         );
     }
 

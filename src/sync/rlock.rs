@@ -1,9 +1,9 @@
 //! `threading.RLock`: a reentrant lock with an owner and a recursion level.
 
+use super::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use super::Lock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::thread::get_ident;
-use super::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 /// A reentrant lock, as Python's `threading.RLock`.
@@ -27,13 +27,21 @@ impl RLock {
     /// A new, unowned RLock.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        RLock { lock: Lock::new(), owner: AtomicU64::new(0), count: AtomicUsize::new(0) }
+        RLock {
+            lock: Lock::new(),
+            owner: AtomicU64::new(0),
+            count: AtomicUsize::new(0),
+        }
     }
 
     /// A new, unowned RLock (not `const` under loom, whose atomics are not).
     #[cfg(loom)]
     pub fn new() -> Self {
-        RLock { lock: Lock::new(), owner: AtomicU64::new(0), count: AtomicUsize::new(0) }
+        RLock {
+            lock: Lock::new(),
+            owner: AtomicU64::new(0),
+            count: AtomicUsize::new(0),
+        }
     }
 
     /// Blocks until the calling thread owns the lock; one more level if it

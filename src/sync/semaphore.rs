@@ -1,9 +1,9 @@
 //! `threading.Semaphore` and `threading.BoundedSemaphore`.
 
-use super::{deadline, TOKEN_HANDOFF, TOKEN_RETRY};
-use crate::error::{Error, ErrorKind, Result};
 use super::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use super::park::{self as plc, FilterOp, ParkResult, SpinWait, DEFAULT_PARK_TOKEN};
+use super::{deadline, TOKEN_HANDOFF, TOKEN_RETRY};
+use crate::error::{Error, ErrorKind, Result};
 use std::time::{Duration, Instant};
 
 /// Bit 0 of the state: some thread is (or may be) parked. The counter is
@@ -89,7 +89,11 @@ impl Semaphore {
     #[inline(always)]
     pub(crate) fn fast_acquire(&self) -> bool {
         let state = self.state.load(Relaxed);
-        state >= ONE && self.state.compare_exchange_weak(state, state - ONE, Acquire, Relaxed).is_ok()
+        state >= ONE
+            && self
+                .state
+                .compare_exchange_weak(state, state - ONE, Acquire, Relaxed)
+                .is_ok()
     }
 
     /// One compare-and-swap at `release(1)` with nobody parked and room
@@ -99,7 +103,10 @@ impl Semaphore {
         let state = self.state.load(Relaxed);
         state & PARKED == 0
             && state / ONE < self.limit
-            && self.state.compare_exchange_weak(state, state + ONE, Release, Relaxed).is_ok()
+            && self
+                .state
+                .compare_exchange_weak(state, state + ONE, Release, Relaxed)
+                .is_ok()
     }
 
     /// Waits at most `timeout` (`None`: forever) for a unit; true if taken.
@@ -134,7 +141,10 @@ impl Semaphore {
                     false => Error::new(ErrorKind::Overflow, "semaphore value is too large"),
                 });
             }
-            match self.state.compare_exchange_weak(state, state + n * ONE, Release, Relaxed) {
+            match self
+                .state
+                .compare_exchange_weak(state, state + n * ONE, Release, Relaxed)
+            {
                 Ok(_) => break,
                 Err(s) => state = s,
             }
@@ -176,7 +186,11 @@ impl Semaphore {
                 if spin.spin() {
                     continue;
                 }
-                if self.state.compare_exchange_weak(state, state | PARKED, Relaxed, Relaxed).is_err() {
+                if self
+                    .state
+                    .compare_exchange_weak(state, state | PARKED, Relaxed, Relaxed)
+                    .is_err()
+                {
                     continue;
                 }
             }
@@ -246,7 +260,10 @@ mod tests {
 
     #[test]
     fn values_and_errors() {
-        assert_eq!(Semaphore::new(-1).unwrap_err().message(), "semaphore initial value must be >= 0");
+        assert_eq!(
+            Semaphore::new(-1).unwrap_err().message(),
+            "semaphore initial value must be >= 0"
+        );
         let s = Semaphore::new(1).unwrap();
         assert!(s.try_acquire());
         assert!(!s.try_acquire());

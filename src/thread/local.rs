@@ -113,7 +113,11 @@ struct Globals {
     tables: Vec<TablePtr>,
 }
 
-static GLOBALS: Mutex<Globals> = Mutex::new(Globals { metas: Vec::new(), free: Vec::new(), tables: Vec::new() });
+static GLOBALS: Mutex<Globals> = Mutex::new(Globals {
+    metas: Vec::new(),
+    free: Vec::new(),
+    tables: Vec::new(),
+});
 
 fn globals() -> MutexGuard<'static, Globals> {
     GLOBALS.lock().unwrap_or_else(|e| e.into_inner())
@@ -153,7 +157,12 @@ impl Local {
                 g.metas.len() - 1
             }
         };
-        Local { index, at: split(index), has_dtor, meta }
+        Local {
+            index,
+            at: split(index),
+            has_dtor,
+            meta,
+        }
     }
 
     /// This thread's value: the one it set, else `init`'s result (run once
@@ -185,7 +194,9 @@ impl Local {
             return false;
         }
         // SAFETY: the word holds this thread's live table.
-        let Some(slot) = unsafe { &*(t as *const Table) }.slot_at(self.at.0, self.at.1) else { return false };
+        let Some(slot) = unsafe { &*(t as *const Table) }.slot_at(self.at.0, self.at.1) else {
+            return false;
+        };
         if !slot.inited.load(Relaxed) {
             slot.inited.store(true, Relaxed);
         }
@@ -382,9 +393,12 @@ mod tests {
     #[test]
     fn per_thread_values_and_dtors() {
         static DESTROYED: AtomicUsize = AtomicUsize::new(0);
-        let l = Arc::new(Local::new(Some(Box::new(|| 7)), Some(Box::new(|v| {
-            DESTROYED.fetch_add(v, SeqCst);
-        }))));
+        let l = Arc::new(Local::new(
+            Some(Box::new(|| 7)),
+            Some(Box::new(|v| {
+                DESTROYED.fetch_add(v, SeqCst);
+            })),
+        ));
         assert_eq!(l.get(), 7);
         l.set(5); // destroys 7
         assert_eq!(l.get(), 5);

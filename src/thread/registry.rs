@@ -12,7 +12,10 @@ struct State {
     main: Option<Thread>,
 }
 
-static STATE: Mutex<State> = Mutex::new(State { threads: Vec::new(), main: None });
+static STATE: Mutex<State> = Mutex::new(State {
+    threads: Vec::new(),
+    main: None,
+});
 
 fn lock() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(|e| e.into_inner())

@@ -105,11 +105,20 @@ impl Thread {
     /// A timer: once started, runs `function` after `interval` (`None` or
     /// zero: at once) unless cancelled first, as Python's `threading.Timer`.
     pub fn timer(interval: Option<Duration>, function: Option<Body>) -> Result<Thread> {
-        let timer = TimerState { interval, state: AtomicU8::new(PENDING), finished: Event::new() };
+        let timer = TimerState {
+            interval,
+            state: AtomicU8::new(PENDING),
+            finished: Event::new(),
+        };
         Self::build(function, None, None, Some(timer))
     }
 
-    fn build(target: Option<Body>, name: Option<Vec<u8>>, daemon: Option<bool>, timer: Option<TimerState>) -> Result<Thread> {
+    fn build(
+        target: Option<Body>,
+        name: Option<Vec<u8>>,
+        daemon: Option<bool>,
+        timer: Option<TimerState>,
+    ) -> Result<Thread> {
         let daemon = match daemon {
             Some(d) => d,
             None => current_thread().daemon(),
@@ -206,7 +215,10 @@ impl Thread {
             return Err(Error::new(ErrorKind::Runtime, "cannot join a dummy thread"));
         }
         if self.0.state.load(Acquire) == NEW {
-            return Err(Error::new(ErrorKind::Runtime, "cannot join thread before it is started"));
+            return Err(Error::new(
+                ErrorKind::Runtime,
+                "cannot join thread before it is started",
+            ));
         }
         // The kernel id catches the main thread even before it has called
         // in (when another thread made its object first).
@@ -271,7 +283,10 @@ impl Thread {
     /// Sets the daemon flag. Fails with `RuntimeError` once started.
     pub fn set_daemon(&self, daemon: bool) -> Result<()> {
         if self.started() {
-            return Err(Error::new(ErrorKind::Runtime, "cannot set daemon status of active thread"));
+            return Err(Error::new(
+                ErrorKind::Runtime,
+                "cannot set daemon status of active thread",
+            ));
         }
         self.0.daemon.store(daemon, Relaxed);
         Ok(())
@@ -290,7 +305,10 @@ impl Thread {
     /// Cancels a timer that has not fired yet: its function will never run.
     /// Fails with `AttributeError` (`Invalid`) for a thread that is not a timer.
     pub fn cancel(&self) -> Result<()> {
-        let timer = self.0.timer.as_ref().ok_or(Error::new(ErrorKind::Invalid, "'Thread' object has no attribute 'cancel'"))?;
+        let timer = self.0.timer.as_ref().ok_or(Error::new(
+            ErrorKind::Invalid,
+            "'Thread' object has no attribute 'cancel'",
+        ))?;
         let _ = timer.state.compare_exchange(PENDING, CANCELLED, AcqRel, Relaxed);
         timer.finished.set();
         Ok(())
@@ -453,7 +471,10 @@ fn spawn(thread: Thread) -> Result<u64> {
 }
 
 /// `pthread_create`, detached, with the configured stack size.
-pub(crate) fn start_os_thread(entry: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void, arg: *mut libc::c_void) -> Result<u64> {
+pub(crate) fn start_os_thread(
+    entry: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void,
+    arg: *mut libc::c_void,
+) -> Result<u64> {
     // SAFETY: plain pthread calls on a local attribute object.
     unsafe {
         let mut attr: libc::pthread_attr_t = std::mem::zeroed();
@@ -462,7 +483,10 @@ pub(crate) fn start_os_thread(entry: extern "C" fn(*mut libc::c_void) -> *mut li
         let size = super::get_stack_size();
         if size != 0 && libc::pthread_attr_setstacksize(&mut attr, size) != 0 {
             libc::pthread_attr_destroy(&mut attr);
-            return Err(Error::with_message(ErrorKind::Value, format!("size not valid: {size} bytes")));
+            return Err(Error::with_message(
+                ErrorKind::Value,
+                format!("size not valid: {size} bytes"),
+            ));
         }
         let mut id: libc::pthread_t = 0;
         let rc = libc::pthread_create(&mut id, &attr, entry, arg);
