@@ -7,6 +7,7 @@
 //! promise). It does allocate one node with `malloc`.
 
 use super::QueueError;
+use crate::sync::{futex_wait, futex_wake};
 use std::collections::VecDeque;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
@@ -78,7 +79,7 @@ impl<T> SimpleQueue<T> {
         }
         self.seq.fetch_add(1, SeqCst);
         if self.sleepers.load(SeqCst) > 0 {
-            futex_wake(&self.seq);
+            futex_wake(&self.seq, 1);
         }
     }
 
@@ -161,37 +162,6 @@ impl<T> Drop for SimpleQueue<T> {
     fn drop(&mut self) {
         let mut rest = VecDeque::new();
         self.refill(&mut rest);
-    }
-}
-
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    let ts = timeout.map(|d| libc::timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    });
-    let tsp = ts.as_ref().map_or(ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: a futex wait on our own word; spurious returns (EINTR,
-    // EAGAIN) are handled by the caller's loop.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-            expected,
-            tsp,
-        );
-    }
-}
-
-fn futex_wake(word: &AtomicU32) {
-    // SAFETY: a futex wake on our own word.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-            1,
-        );
     }
 }
 

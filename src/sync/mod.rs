@@ -46,3 +46,4 @@ pub(crate) const TOKEN_RETRY: park::UnparkToken = park::UnparkToken(0);
 pub(crate) use parking::{
     after_fork_child as fork_child, after_fork_parent as fork_parent, before_fork as fork_prepare,
 };
+pub(crate) use parking::{futex_wait, futex_wake};

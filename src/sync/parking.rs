@@ -104,7 +104,9 @@ fn bucket(key: usize) -> &'static Bucket {
     &TABLE[h as usize]
 }
 
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+/// Sleeps while `*word == expected`, at most `timeout`; may return early
+/// (signals, spurious wake-ups): callers loop.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     let ts = timeout.map(|d| libc::timespec {
         tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: d.subsec_nanos() as libc::c_long,
@@ -123,7 +125,8 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     };
 }
 
-fn futex_wake(word: *const AtomicU32, n: i32) {
+/// Wakes up to `n` threads sleeping on `word`.
+pub(crate) fn futex_wake(word: *const AtomicU32, n: i32) {
     // SAFETY: waking is harmless even if the word's owner has just left:
     // at worst someone else sees a spurious wake-up, which futex users
     // must tolerate anyway.
