@@ -1,7 +1,7 @@
 //! `pyth_cond_*`: Python's `threading.Condition`.
 
 use super::handle::{self, Kind, Shared};
-use super::lock::{pyth_lock_t, NONBLOCKING_TIMEOUT};
+use super::lock::{pyth_lock_t, LockLine, NONBLOCKING_TIMEOUT};
 use super::rlock::pyth_rlock_t;
 use super::status::*;
 use super::timeout::{parse, parse_acquire, Negative, LOCK_NEGATIVE};
@@ -19,7 +19,7 @@ pub struct pyth_cond_t {
 /// condition keeps a reference to so that freeing it is refused.
 pub(crate) enum CondLock {
     Own(RLock),
-    Lock(Shared<Lock>),
+    Lock(Shared<LockLine>),
     RLock(Shared<RLock>),
 }
 
@@ -31,7 +31,7 @@ macro_rules! forward {
                 $e
             }
             CondLock::Lock(shared) => {
-                let $l: &Lock = shared;
+                let $l: &Lock = &shared.0;
                 $e
             }
             CondLock::RLock(shared) => {
@@ -88,7 +88,7 @@ pub extern "C" fn pyth_cond_new() -> *mut pyth_cond_t {
 pub unsafe extern "C" fn pyth_cond_new_with_lock(lock: *mut pyth_lock_t) -> *mut pyth_cond_t {
     // SAFETY: the C caller passes a handle from pyth_lock_new.
     let lock = match run_or(None, || {
-        Ok(Some(unsafe { handle::share::<Lock, _>(lock, Kind::Lock)? }))
+        Ok(Some(unsafe { handle::share::<LockLine, _>(lock, Kind::Lock)? }))
     }) {
         Some(l) => l,
         None => return std::ptr::null_mut(),

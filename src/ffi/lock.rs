@@ -10,12 +10,18 @@ pub struct pyth_lock_t {
     _private: [u8; 0],
 }
 
+/// The lock's state on a cache line of its own: the handle's kind tag,
+/// read by every call, then never shares the line that two contending
+/// threads' compare-and-swaps bounce between them.
+#[repr(align(64))]
+pub(crate) struct LockLine(pub(crate) Lock);
+
 pub(crate) const NONBLOCKING_TIMEOUT: &str = "can't specify a timeout for a non-blocking call";
 
 /// Creates an unlocked lock. Returns NULL on failure (`PYTH_ENOMEM`).
 #[no_mangle]
 pub extern "C" fn pyth_lock_new() -> *mut pyth_lock_t {
-    handle::new_raw(Kind::Lock, || Ok(Lock::new()))
+    handle::new_raw(Kind::Lock, || Ok(LockLine(Lock::new())))
 }
 
 /// Acquires the lock. With `blocking` true, waits at most `timeout` seconds
@@ -28,7 +34,7 @@ pub extern "C" fn pyth_lock_new() -> *mut pyth_lock_t {
 #[no_mangle]
 pub unsafe extern "C" fn pyth_lock_acquire(lock: *mut pyth_lock_t, blocking: bool, timeout: f64) -> pyth_status {
     // SAFETY: the C caller passes a handle from pyth_lock_new.
-    if let Some(l) = unsafe { handle::peek::<Lock, _>(lock, Kind::Lock) } {
+    if let Some(l) = unsafe { handle::peek::<LockLine, _>(lock, Kind::Lock) }.map(|l| &l.0) {
         // With PYTH_FOREVER, blocking or not, a free lock is simply taken.
         if timeout == PYTH_FOREVER && l.fast_acquire() {
             return PYTH_OK;
@@ -43,7 +49,7 @@ pub unsafe extern "C" fn pyth_lock_acquire(lock: *mut pyth_lock_t, blocking: boo
 unsafe fn lock_acquire(lock: *mut pyth_lock_t, blocking: bool, timeout: f64) -> pyth_status {
     run(|| {
         // SAFETY: the C caller passes a handle from pyth_lock_new.
-        let lock: &Lock = unsafe { handle::get(lock, Kind::Lock)? };
+        let lock: &Lock = &unsafe { handle::get::<LockLine, _>(lock, Kind::Lock)? }.0;
         if blocking && timeout == PYTH_FOREVER {
             lock.acquire();
             return Ok(PYTH_OK);
@@ -58,7 +64,7 @@ unsafe fn lock_acquire(lock: *mut pyth_lock_t, blocking: bool, timeout: f64) -> 
 #[no_mangle]
 pub unsafe extern "C" fn pyth_lock_release(lock: *mut pyth_lock_t) -> pyth_status {
     // SAFETY: the C caller passes a handle from pyth_lock_new.
-    if let Some(l) = unsafe { handle::peek::<Lock, _>(lock, Kind::Lock) } {
+    if let Some(l) = unsafe { handle::peek::<LockLine, _>(lock, Kind::Lock) }.map(|l| &l.0) {
         if l.fast_release() {
             return PYTH_OK;
         }
@@ -72,7 +78,7 @@ pub unsafe extern "C" fn pyth_lock_release(lock: *mut pyth_lock_t) -> pyth_statu
 unsafe fn lock_release(lock: *mut pyth_lock_t) -> pyth_status {
     run(|| {
         // SAFETY: as above.
-        let lock: &Lock = unsafe { handle::get(lock, Kind::Lock)? };
+        let lock: &Lock = &unsafe { handle::get::<LockLine, _>(lock, Kind::Lock)? }.0;
         lock.release()?;
         Ok(PYTH_OK)
     })
@@ -83,7 +89,7 @@ unsafe fn lock_release(lock: *mut pyth_lock_t) -> pyth_status {
 pub unsafe extern "C" fn pyth_lock_locked(lock: *const pyth_lock_t) -> bool {
     // SAFETY: as above.
     run_or(false, || {
-        Ok(unsafe { handle::get::<Lock, _>(lock, Kind::Lock)? }.locked())
+        Ok(unsafe { handle::get::<LockLine, _>(lock, Kind::Lock)? }.0.locked())
     })
 }
 
@@ -93,5 +99,5 @@ pub unsafe extern "C" fn pyth_lock_locked(lock: *const pyth_lock_t) -> bool {
 #[no_mangle]
 pub unsafe extern "C" fn pyth_lock_free(lock: *mut pyth_lock_t) -> pyth_status {
     // SAFETY: as above.
-    run(|| unsafe { handle::free(lock, Kind::Lock, "lock", Lock::has_waiters) })
+    run(|| unsafe { handle::free(lock, Kind::Lock, "lock", |l: &LockLine| l.0.has_waiters()) })
 }

@@ -21,8 +21,8 @@ const PARKED: u8 = 2;
 #[derive(Debug, Default)]
 pub struct Lock {
     state: AtomicU8,
-    /// Threads inside the slow path; the C boundary refuses to free a lock
-    /// while any are, since they still read it.
+    /// Threads asleep in `acquire` (or about to be); the C boundary refuses
+    /// to free a lock while any are, since they will read it again.
     blocked: AtomicU32,
 }
 
@@ -152,10 +152,7 @@ impl Lock {
 
     #[cold]
     fn acquire_slow(&self, deadline: Option<Instant>) -> bool {
-        self.blocked.fetch_add(1, Relaxed);
-        let acquired = self.acquire_loop(deadline);
-        self.blocked.fetch_sub(1, Release);
-        acquired
+        self.acquire_loop(deadline)
     }
 
     fn acquire_loop(&self, deadline: Option<Instant>) -> bool {
@@ -195,7 +192,12 @@ impl Lock {
             };
             // SAFETY: the key is this lock's own address; the callbacks do
             // not panic and do not call back into the parking lot.
+            // Counted only around the sleep: the counter shares the state's
+            // cache line, and touching it on every contended pass would
+            // bounce that line twice more.
+            self.blocked.fetch_add(1, Relaxed);
             let result = unsafe { plc::park(self.key(), validate, || {}, timed_out, DEFAULT_PARK_TOKEN, deadline) };
+            self.blocked.fetch_sub(1, Release);
             match result {
                 ParkResult::Unparked(TOKEN_HANDOFF) => return true,
                 ParkResult::TimedOut => return false,
