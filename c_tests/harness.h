@@ -209,4 +209,48 @@ static inline bool h_in_futex_wait(int tid) {
         !(cond);                                                               \
     })
 
+
+/* ---- signal storms: timed waits must survive EINTR ----------------------- */
+
+/* SIGUSR1 sent to one thread every 2 ms, with a handler installed without
+ * SA_RESTART so interrupted system calls see EINTR; sig_count counts them.
+ *     h_thread spam = spam_start(); ... ; spam_stop(spam); */
+__attribute__((unused)) static atomic_int sig_count, sig_stop;
+__attribute__((unused)) static struct sigaction h_old_sa;
+__attribute__((unused)) static pthread_t h_spam_target;
+
+__attribute__((unused)) static void h_on_signal(int sig) {
+    (void)sig;
+    atomic_fetch_add(&sig_count, 1);
+}
+
+__attribute__((unused)) static void *h_signal_spammer(void *target) {
+    pthread_t t = *(pthread_t *)target;
+    struct timespec ms = {0, 2000000};
+    while (!atomic_load(&sig_stop)) {
+        pthread_kill(t, SIGUSR1);
+        nanosleep(&ms, NULL);
+    }
+    return NULL;
+}
+
+/* Starts signalling the calling thread. */
+__attribute__((unused)) static h_thread spam_start(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = h_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, &h_old_sa);
+    h_spam_target = pthread_self();
+    atomic_store(&sig_stop, 0);
+    atomic_store(&sig_count, 0);
+    return spawn(h_signal_spammer, &h_spam_target);
+}
+
+__attribute__((unused)) static void spam_stop(h_thread spam) {
+    atomic_store(&sig_stop, 1);
+    join_within(spam, 30);
+    sigaction(SIGUSR1, &h_old_sa, NULL);
+}
+
 #endif

@@ -718,41 +718,6 @@ TEST(as_completed_timeout) {
 /* ---- signals ------------------------------------------------------------------------ */
 
 /* Timed waits neither return early nor fail when signals interrupt them (EINTR). */
-static atomic_int sig_count, sig_stop;
-static void on_signal(int sig) {
-    (void)sig;
-    atomic_fetch_add(&sig_count, 1);
-}
-
-static void *signal_spammer(void *target) {
-    pthread_t t = *(pthread_t *)target;
-    struct timespec ms = {0, 2000000};
-    while (!atomic_load(&sig_stop)) {
-        pthread_kill(t, SIGUSR1);
-        nanosleep(&ms, NULL);
-    }
-    return NULL;
-}
-
-static struct sigaction old_sa;
-static pthread_t self_thread;
-static h_thread spam_start(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: system calls see EINTR */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, &old_sa);
-    self_thread = pthread_self();
-    atomic_store(&sig_stop, 0);
-    atomic_store(&sig_count, 0);
-    return spawn(signal_spammer, &self_thread);
-}
-
-static void spam_stop(h_thread spam) {
-    atomic_store(&sig_stop, 1);
-    join_within(spam, 30);
-    sigaction(SIGUSR1, &old_sa, NULL);
-}
 
 static void *open_after_signals(void *p) {
     job_t *j = p;

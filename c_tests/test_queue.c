@@ -612,22 +612,6 @@ TEST(bad_handles) {
 /* ---- signals ------------------------------------------------------------------------ */
 
 /* Timed waits neither return early nor fail when signals interrupt them (EINTR). */
-static atomic_int sig_count, sig_stop;
-static void on_signal(int sig) {
-    (void)sig;
-    atomic_fetch_add(&sig_count, 1);
-}
-
-static void *signal_spammer(void *target) {
-    pthread_t t = *(pthread_t *)target;
-    struct timespec ms = {0, 2000000};
-    while (!atomic_load(&sig_stop)) {
-        pthread_kill(t, SIGUSR1);
-        nanosleep(&ms, NULL);
-    }
-    return NULL;
-}
-
 typedef struct { pyth_queue_t *q; int after; } late_put_t;
 static void *put_after_signals(void *p) {
     late_put_t *l = p;
@@ -644,15 +628,7 @@ static void *task_done_after_signals(void *p) {
 }
 
 TEST(waits_survive_signals) {
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: system calls see EINTR */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, &old);
-    pthread_t self = pthread_self();
-    atomic_store(&sig_stop, 0);
-    atomic_store(&sig_count, 0);
-    h_thread spam = spawn(signal_spammer, &self);
+    h_thread spam = spam_start();
 
     pyth_queue_t *q = pyth_queue_new(1);
     void *v = NULL;
@@ -686,9 +662,7 @@ TEST(waits_survive_signals) {
     CHECK(atomic_load(&sig_count) >= l.after);
     join_within(t, 30);
     CHECK_STATUS(pyth_queue_task_done(q), PYTH_EVALUE);
-    atomic_store(&sig_stop, 1);
-    join_within(spam, 30);
-    sigaction(SIGUSR1, &old, NULL);
+    spam_stop(spam);
     CHECK_STATUS(pyth_queue_free(q), PYTH_OK);
 }
 
