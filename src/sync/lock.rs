@@ -152,10 +152,6 @@ impl Lock {
 
     #[cold]
     fn acquire_slow(&self, deadline: Option<Instant>) -> bool {
-        self.acquire_loop(deadline)
-    }
-
-    fn acquire_loop(&self, deadline: Option<Instant>) -> bool {
         let mut spin = SpinWait::new();
         let mut state = self.state.load(Relaxed);
         loop {
