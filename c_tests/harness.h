@@ -210,6 +210,18 @@ static inline bool h_in_futex_wait(int tid) {
     })
 
 
+/* Starts fn(arg) in a thread that records its kernel id in *tid and sets
+ * *done when its call returns, and waits until that thread is asleep inside
+ * the library (so "freed while blocked" checks really are). */
+__attribute__((unused)) static h_thread spawn_blocked(void *(*fn)(void *), void *arg, atomic_int *tid,
+                                                      atomic_int *done) {
+    h_thread t = spawn(fn, arg);
+    CHECK(WAIT_UNTIL(atomic_load(tid) != 0, 30));
+    CHECK(WAIT_BLOCKED(atomic_load(tid), 30));
+    CHECK(!atomic_load(done));
+    return t;
+}
+
 /* ---- signal storms: timed waits must survive EINTR ----------------------- */
 
 /* SIGUSR1 sent to one thread every 2 ms, with a handler installed without

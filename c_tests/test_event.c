@@ -25,11 +25,7 @@ static h_thread start_blocked(waiter *w, pyth_event_t *e, double timeout) {
     memset(w, 0, sizeof *w);
     w->e = e;
     w->timeout = timeout;
-    h_thread t = spawn(waiter_fn, w);
-    CHECK(WAIT_UNTIL(atomic_load(&w->tid) != 0, 30));
-    CHECK(WAIT_BLOCKED(atomic_load(&w->tid), 30));
-    CHECK(!atomic_load(&w->done));
-    return t;
+    return spawn_blocked(waiter_fn, w, &w->tid, &w->done);
 }
 
 TEST(event_basics) {

@@ -29,11 +29,7 @@ static h_thread start_blocked(waiter *w, pyth_lock_t *l, double timeout) {
     w->lock = l;
     w->blocking = true;
     w->timeout = timeout;
-    h_thread t = spawn(waiter_fn, w);
-    CHECK(WAIT_UNTIL(atomic_load(&w->tid) != 0, 30));
-    CHECK(WAIT_BLOCKED(atomic_load(&w->tid), 30));
-    CHECK(!atomic_load(&w->done));
-    return t;
+    return spawn_blocked(waiter_fn, w, &w->tid, &w->done);
 }
 
 TEST(lock_basics) {
