@@ -1,9 +1,12 @@
 //! `queue.Queue`, `queue.LifoQueue` and `queue.PriorityQueue`.
 
 use crate::error::{Error, ErrorKind};
+use crate::sync::park::SpinWait;
+use crate::sync::Sleepers;
 use std::cmp::Ordering;
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Why a `put` or `get` did not complete.
@@ -114,21 +117,27 @@ struct State<T> {
     items: Items<T>,
     unfinished: usize,
     shutdown: bool,
-    // Sleepers per condition, so a put or get that wakes nobody makes no
-    // system call (a futex wake with no waiter still costs ~180 ns).
-    getters: usize,
-    putters: usize,
-    joiners: usize,
+    /// Threads inside a blocking call, from before they first sleep until
+    /// they hold the mutex again: while any is, the queue is in use.
+    blocked: usize,
 }
 
 /// A multi-producer, multi-consumer queue, as Python's `queue.Queue`
 /// (and `LifoQueue`, `PriorityQueue`, by [`Order`]).
+///
+/// One mutex guards the items; waiting goes through [`Sleepers`], which
+/// count their sleepers exactly, so a put or get wakes a thread only when
+/// one sleeps and has not been woken yet. Wake-ups happen after the mutex
+/// is released, so the woken thread never runs into it still held.
 pub struct Queue<T> {
     maxsize: usize,
     state: Mutex<State<T>>,
-    not_empty: Condvar,
-    not_full: Condvar,
-    all_done: Condvar,
+    /// The number of items, written under the mutex, for threads spinning
+    /// before they sleep.
+    len: AtomicUsize,
+    not_empty: Sleepers,
+    not_full: Sleepers,
+    all_done: Sleepers,
 }
 
 impl<T> std::fmt::Debug for Queue<T> {
@@ -168,13 +177,12 @@ impl<T> Queue<T> {
                 items,
                 unfinished: 0,
                 shutdown: false,
-                getters: 0,
-                putters: 0,
-                joiners: 0,
+                blocked: 0,
             }),
-            not_empty: Condvar::new(),
-            not_full: Condvar::new(),
-            all_done: Condvar::new(),
+            len: AtomicUsize::new(0),
+            not_empty: Sleepers::new(),
+            not_full: Sleepers::new(),
+            all_done: Sleepers::new(),
         }
     }
 
@@ -182,20 +190,45 @@ impl<T> Queue<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits on `cv` until `deadline`; false if it passed.
-    fn sleep<'a>(&self, cv: &Condvar, st: MutexGuard<'a, State<T>>, wait: &Wait) -> (MutexGuard<'a, State<T>>, bool) {
-        match wait {
-            Wait::No => (st, false),
-            Wait::Forever => (cv.wait(st).unwrap_or_else(|e| e.into_inner()), true),
+    /// Sleeps in `on` (releasing `st`) until woken or `wait` ends, then
+    /// takes the mutex again. None if `wait` had already ended: the caller
+    /// gives up. First it spins a little, with the mutex released, while
+    /// `ready` (given the number of items) is false: when the other side
+    /// is running on another CPU, that turns a sleep and a wake-up (tens of
+    /// microseconds here) into a few hundred nanoseconds, and on a busy CPU
+    /// the spin's yields let the other side run instead.
+    fn sleep<'a>(
+        &'a self,
+        on: &Sleepers,
+        mut st: MutexGuard<'a, State<T>>,
+        wait: &Wait,
+        ready: Option<fn(usize, usize) -> bool>,
+    ) -> Option<MutexGuard<'a, State<T>>> {
+        let deadline = match *wait {
+            Wait::No => return None,
+            Wait::Forever => None,
             Wait::Until(d) => {
-                let now = Instant::now();
-                if now >= *d {
-                    return (st, false);
+                if Instant::now() >= d {
+                    return None;
                 }
-                let (st, _) = cv.wait_timeout(st, *d - now).unwrap_or_else(|e| e.into_inner());
-                (st, true)
+                Some(d)
+            }
+        };
+        st.blocked += 1;
+        if let Some(ready) = ready {
+            drop(st);
+            let mut spin = SpinWait::new();
+            while !ready(self.len.load(Relaxed), self.maxsize) && spin.spin() {}
+            st = self.lock();
+            if ready(st.items.len(), self.maxsize) || st.shutdown {
+                st.blocked -= 1;
+                return Some(st);
             }
         }
+        on.sleep(move || drop(st), deadline);
+        let mut st = self.lock();
+        st.blocked -= 1;
+        Some(st)
     }
 
     /// Puts `item`, waiting for room if `block` (at most `timeout`,
@@ -210,18 +243,18 @@ impl<T> Queue<T> {
             if self.maxsize == 0 || st.items.len() < self.maxsize {
                 break;
             }
-            st.putters += 1;
-            let (s, waited) = self.sleep(&self.not_full, st, &wait);
-            st = s;
-            st.putters -= 1;
-            if !waited && !st.shutdown && st.items.len() >= self.maxsize {
-                return Err((item, QueueError::Full));
-            }
+            st = match self.sleep(&self.not_full, st, &wait, Some(|len, max| len < max)) {
+                Some(st) => st,
+                None => return Err((item, QueueError::Full)),
+            };
         }
         st.items.push(item);
+        self.len.store(st.items.len(), Relaxed);
         st.unfinished += 1;
-        if st.getters > 0 {
-            self.not_empty.notify_one();
+        let wake = self.not_empty.any().then(|| self.not_empty.key());
+        drop(st);
+        if let Some(k) = wake {
+            k.wake_one();
         }
         Ok(())
     }
@@ -233,21 +266,21 @@ impl<T> Queue<T> {
         let mut st = self.lock();
         loop {
             if let Some(item) = st.items.pop() {
-                if st.putters > 0 {
-                    self.not_full.notify_one();
+                self.len.store(st.items.len(), Relaxed);
+                let wake = self.not_full.any().then(|| self.not_full.key());
+                drop(st);
+                if let Some(k) = wake {
+                    k.wake_one();
                 }
                 return Ok(item);
             }
             if st.shutdown {
                 return Err(QueueError::ShutDown);
             }
-            st.getters += 1;
-            let (s, waited) = self.sleep(&self.not_empty, st, &wait);
-            st = s;
-            st.getters -= 1;
-            if !waited && st.items.len() == 0 && !st.shutdown {
-                return Err(QueueError::Empty);
-            }
+            st = match self.sleep(&self.not_empty, st, &wait, Some(|len, _| len > 0)) {
+                Some(st) => st,
+                None => return Err(QueueError::Empty),
+            };
         }
     }
 
@@ -259,8 +292,10 @@ impl<T> Queue<T> {
             return Err(Error::new(ErrorKind::Value, "task_done() called too many times"));
         }
         st.unfinished -= 1;
-        if st.unfinished == 0 && st.joiners > 0 {
-            self.all_done.notify_all();
+        let wake = (st.unfinished == 0 && self.all_done.any()).then(|| self.all_done.key());
+        drop(st);
+        if let Some(k) = wake {
+            k.wake_all();
         }
         Ok(())
     }
@@ -269,9 +304,9 @@ impl<T> Queue<T> {
     pub fn join(&self) {
         let mut st = self.lock();
         while st.unfinished > 0 {
-            st.joiners += 1;
-            st = self.all_done.wait(st).unwrap_or_else(|e| e.into_inner());
-            st.joiners -= 1;
+            st = self
+                .sleep(&self.all_done, st, &Wait::Forever, None)
+                .expect("waits forever");
         }
     }
 
@@ -297,8 +332,7 @@ impl<T> Queue<T> {
 
     /// Whether a thread is blocked in it.
     pub fn has_waiters(&self) -> bool {
-        let st = self.lock();
-        st.getters + st.putters + st.joiners > 0
+        self.lock().blocked > 0
     }
 
     /// Shuts the queue down (Python 3.13): `put` fails from now on and
@@ -315,10 +349,13 @@ impl<T> Queue<T> {
                 dropped.push(item);
                 st.unfinished = st.unfinished.saturating_sub(1);
             }
-            self.all_done.notify_all();
+            self.len.store(0, Relaxed);
         }
-        self.not_empty.notify_all();
-        self.not_full.notify_all();
+        let keys = [self.all_done.key(), self.not_empty.key(), self.not_full.key()];
+        drop(st);
+        keys.into_iter().for_each(|k| {
+            k.wake_all();
+        });
         dropped
     }
 

@@ -1,37 +1,108 @@
 //! `queue.SimpleQueue`: unbounded FIFO whose `put` never blocks.
 //!
-//! `put` takes no lock: it pushes onto an atomic list and, only if a
-//! getter sleeps, wakes it with a raw futex call. So it can be called from
-//! anywhere a C programmer would call it: any thread, a callback or a
-//! destructor running inside another queue call (Python's reentrancy
-//! promise). It does allocate one node with `malloc`.
+//! `put` takes no lock of the queue's: it claims a slot with one
+//! compare-and-swap and, only if that ends a getter's sleep, wakes it
+//! through the parking lot (whose bucket locks never run user code). So it
+//! can be called from anywhere a C programmer would call it: any thread, a
+//! callback or a destructor running inside another queue call (Python's
+//! reentrancy promise). It allocates, with `malloc`, one block of slots per
+//! `BLOCK_CAP` items.
+//!
+//! The items live in a linked list of blocks of slots. The tail index says
+//! which slot the next put takes; the head index, moved by one getter at a
+//! time under the getters' mutex, which slot the next get reads. Each lap
+//! of `LAP` positions has one position more than a block has slots: a tail
+//! standing on it means "the next block is being linked, wait". A slot is
+//! claimed before it is written, so a getter that reaches a claimed slot
+//! waits the few instructions until its `ready` flag is set.
 
 use super::QueueError;
-use crate::sync::{futex_wait, futex_wake};
-use std::collections::VecDeque;
+use crate::sync::park::{self as plc, ParkResult, SpinWait, UnparkResult, UnparkToken, DEFAULT_PARK_TOKEN};
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::*};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-struct Node<T> {
-    item: T,
-    next: *mut Node<T>,
+/// Slots per block.
+const BLOCK_CAP: usize = 31;
+/// Positions per block: the slots and the "being linked" position.
+const LAP: usize = BLOCK_CAP + 1;
+/// Indices are positions shifted left by one; the low bit is `ARMED`.
+const SHIFT: u32 = 1;
+/// On the tail index: the queue is empty and getters sleep, and no put
+/// has woken one since they did. The put that clears it wakes a getter.
+const ARMED: usize = 1;
+
+/// Tokens of a woken getter: whether others still sleep. If they do, the
+/// woken one sees to it that they are not forgotten (see `discharge`).
+const LAST: UnparkToken = UnparkToken(0);
+const MORE: UnparkToken = UnparkToken(1);
+
+struct Slot<T> {
+    item: UnsafeCell<MaybeUninit<T>>,
+    ready: AtomicBool,
+}
+
+struct Block<T> {
+    slots: [Slot<T>; BLOCK_CAP],
+    next: AtomicPtr<Block<T>>,
+}
+
+impl<T> Block<T> {
+    fn new() -> Box<Self> {
+        Box::new(Block {
+            slots: std::array::from_fn(|_| Slot {
+                item: UnsafeCell::new(MaybeUninit::uninit()),
+                ready: AtomicBool::new(false),
+            }),
+            next: AtomicPtr::new(ptr::null_mut()),
+        })
+    }
+}
+
+/// The number of slots before a position.
+fn slots_before(position: usize) -> usize {
+    position / LAP * BLOCK_CAP + (position % LAP).min(BLOCK_CAP)
+}
+
+/// What the putting threads write, on its own cache line.
+#[repr(align(64))]
+struct TailSide<T> {
+    index: AtomicUsize,
+    /// The block the tail position is in.
+    block: AtomicPtr<Block<T>>,
+}
+
+/// The block the head is in; only the getter holding the mutex uses it.
+struct HeadBlock<T>(*mut Block<T>);
+
+/// What the getting threads write, on its own cache line.
+#[repr(align(64))]
+struct HeadSide<T> {
+    block: Mutex<HeadBlock<T>>,
+    /// Written under the mutex; read by anyone (sizes, getters about to
+    /// sleep).
+    index: AtomicUsize,
+    /// Threads inside a blocking `get` that found the queue empty.
+    blocked: AtomicUsize,
 }
 
 /// An unbounded FIFO queue, as Python's `queue.SimpleQueue`.
+///
+/// A put is one compare-and-swap and two stores, plus a wake-up only when
+/// it ends a getter's sleep: the sleepers' flag is a bit of the tail index,
+/// so the put that clears it is the one that wakes, once, and after
+/// publishing its item it touches nothing of the queue (a getter may free
+/// the queue as soon as it has the item).
 pub struct SimpleQueue<T> {
-    /// Newest first; taken whole by a getter and reversed.
-    incoming: AtomicPtr<Node<T>>,
-    /// Oldest first; only getters touch it.
-    outgoing: Mutex<VecDeque<T>>,
-    len: AtomicUsize,
-    /// Bumped by each put: the futex getters sleep on.
-    seq: AtomicU32,
-    sleepers: AtomicU32,
+    tail: TailSide<T>,
+    head: HeadSide<T>,
 }
 
-// SAFETY: items move between threads, nodes are owned by the list.
+// SAFETY: items move between threads; the blocks are owned by the queue,
+// the head block only touched under the getters' mutex.
 unsafe impl<T: Send> Send for SimpleQueue<T> {}
 unsafe impl<T: Send> Sync for SimpleQueue<T> {}
 
@@ -47,104 +118,207 @@ impl<T> std::fmt::Debug for SimpleQueue<T> {
     }
 }
 
+/// Wakes one getter asleep on `key`, telling it whether others still
+/// sleep. Touches nothing but the parking lot.
+fn wake_getter(key: usize) {
+    let token = |r: UnparkResult| if r.have_more_threads { MORE } else { LAST };
+    // SAFETY: the key is a queue's tail index address, parked on only by
+    // its getters; the callback only chooses the token.
+    unsafe { plc::unpark_one(key, token) };
+}
+
+/// Waits for another thread that is a few instructions from done.
+fn snooze(spin: &mut SpinWait) {
+    if !spin.spin() {
+        std::thread::yield_now();
+    }
+}
+
 impl<T> SimpleQueue<T> {
     /// An empty queue.
     pub fn new() -> Self {
+        let first = Box::into_raw(Block::new());
         SimpleQueue {
-            incoming: AtomicPtr::new(ptr::null_mut()),
-            outgoing: Mutex::new(VecDeque::new()),
-            len: AtomicUsize::new(0),
-            seq: AtomicU32::new(0),
-            sleepers: AtomicU32::new(0),
+            tail: TailSide {
+                index: AtomicUsize::new(0),
+                block: AtomicPtr::new(first),
+            },
+            head: HeadSide {
+                block: Mutex::new(HeadBlock(first)),
+                index: AtomicUsize::new(0),
+                blocked: AtomicUsize::new(0),
+            },
         }
+    }
+
+    /// The address getters sleep on.
+    fn key(&self) -> usize {
+        &self.tail.index as *const AtomicUsize as usize
     }
 
     /// Appends `item`; never blocks.
     pub fn put(&self, item: T) {
-        let node = Box::into_raw(Box::new(Node {
-            item,
-            next: ptr::null_mut(),
-        }));
-        // Counted before it is visible, so a getter's decrement can never
-        // come first and wrap the count below zero.
-        self.len.fetch_add(1, Relaxed);
-        let mut head = self.incoming.load(Relaxed);
+        let key = self.key();
+        let mut spin = SpinWait::new();
+        let mut next: Option<Box<Block<T>>> = None;
+        let mut tail = self.tail.index.load(Acquire);
         loop {
-            // SAFETY: node is ours until the CAS publishes it.
-            unsafe { (*node).next = head };
-            match self.incoming.compare_exchange_weak(head, node, SeqCst, Relaxed) {
-                Ok(_) => break,
-                Err(h) => head = h,
+            let position = tail >> SHIFT;
+            let offset = position % LAP;
+            if offset == BLOCK_CAP {
+                // Another put is linking the next block.
+                snooze(&mut spin);
+                tail = self.tail.index.load(Acquire);
+                continue;
+            }
+            // Loaded after the index: if the claim below succeeds, the
+            // index had not moved, so this is its block.
+            let block = self.tail.block.load(Acquire);
+            if offset + 1 == BLOCK_CAP && next.is_none() {
+                // Allocated before the last slot is claimed, so that the
+                // others wait only for a few stores.
+                next = Some(Block::new());
+            }
+            // The claim clears ARMED: this put is the one that wakes.
+            match self
+                .tail
+                .index
+                .compare_exchange_weak(tail, (position + 1) << SHIFT, SeqCst, Acquire)
+            {
+                Ok(_) => {
+                    // SAFETY: the block holds the claimed slot and lives
+                    // until a getter has read that slot.
+                    let block = unsafe { &*block };
+                    if offset + 1 == BLOCK_CAP {
+                        let next = Box::into_raw(next.take().expect("allocated above"));
+                        self.tail.block.store(next, Release);
+                        self.tail.index.store((position + 2) << SHIFT, Release);
+                        block.next.store(next, Release);
+                    }
+                    let slot = &block.slots[offset];
+                    // SAFETY: the slot is ours alone until `ready` is set.
+                    unsafe { (*slot.item.get()).write(item) };
+                    slot.ready.store(true, Release);
+                    // From here on the queue may be gone: only the key is used.
+                    if tail & ARMED != 0 {
+                        wake_getter(key);
+                    }
+                    return;
+                }
+                Err(t) => tail = t,
             }
         }
-        self.seq.fetch_add(1, SeqCst);
-        if self.sleepers.load(SeqCst) > 0 {
-            futex_wake(&self.seq, 1);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HeadBlock<T>> {
+        self.head.block.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the oldest item, if any; also says whether items are left.
+    fn take(&self) -> (Option<T>, bool) {
+        let mut head_block = self.lock();
+        let head = self.head.index.load(Relaxed);
+        let position = head >> SHIFT;
+        if position == self.tail.index.load(Acquire) >> SHIFT {
+            return (None, false);
+        }
+        let offset = position % LAP;
+        // SAFETY: the head block lives until the getter holding the mutex
+        // moves past it.
+        let block = unsafe { &*head_block.0 };
+        let slot = &block.slots[offset];
+        let mut spin = SpinWait::new();
+        while !slot.ready.load(Acquire) {
+            // Claimed by a put that has not written it yet.
+            snooze(&mut spin);
+        }
+        // SAFETY: ready: written, and read only here, once.
+        let item = unsafe { (*slot.item.get()).assume_init_read() };
+        let mut next_position = position + 1;
+        if offset + 1 == BLOCK_CAP {
+            // The put that claimed this slot linked the next block before
+            // it set `ready`.
+            let next = block.next.load(Acquire);
+            // SAFETY: every slot of the block has been read and no put
+            // touches it any more.
+            drop(unsafe { Box::from_raw(head_block.0) });
+            head_block.0 = next;
+            next_position += 1;
+        }
+        self.head.index.store(next_position << SHIFT, Release);
+        let more = next_position != self.tail.index.load(Acquire) >> SHIFT;
+        (Some(item), more)
+    }
+
+    /// Marks the tail "getters asleep" if the queue is empty; true if it
+    /// is, so that a getter may sleep until a put wakes it.
+    fn arm(&self) -> bool {
+        loop {
+            let tail = self.tail.index.load(SeqCst);
+            // Read after the tail: the head never passes the tail, so if
+            // they meet the queue was empty when the tail was read.
+            if self.head.index.load(SeqCst) >> SHIFT != tail >> SHIFT {
+                return false;
+            }
+            if tail & ARMED != 0
+                || self
+                    .tail
+                    .index
+                    .compare_exchange(tail, tail | ARMED, SeqCst, SeqCst)
+                    .is_ok()
+            {
+                return true;
+            }
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, VecDeque<T>> {
-        self.outgoing.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Moves everything put so far to `out`, oldest first.
-    fn refill(&self, out: &mut VecDeque<T>) {
-        let mut p = self.incoming.swap(ptr::null_mut(), Acquire);
-        let start = out.len();
-        while !p.is_null() {
-            // SAFETY: the swap gave this thread the whole list.
-            let node = unsafe { Box::from_raw(p) };
-            p = node.next;
-            out.push_back(node.item);
+    /// Run by a getter woken with `MORE`: the put that woke it cleared the
+    /// flag, so the other sleepers would miss the next put. If items are
+    /// left, wake the next sleeper (who inherits this duty); else arm the
+    /// tail again for them.
+    fn discharge(&self, more: bool) {
+        if more || !self.arm() {
+            wake_getter(self.key());
         }
-        out.make_contiguous()[start..].reverse();
-    }
-
-    fn try_get(&self) -> Option<T> {
-        let mut out = self.lock();
-        if out.is_empty() {
-            self.refill(&mut out);
-        }
-        let item = out.pop_front();
-        if item.is_some() {
-            self.len.fetch_sub(1, Relaxed);
-        }
-        item
     }
 
     /// Removes and returns the oldest item, waiting for one if `block` (at
     /// most `timeout`, `None`: forever). `Empty` if none came in time.
     pub fn get(&self, block: bool, timeout: Option<Duration>) -> Result<T, QueueError> {
-        let deadline = match (block, timeout) {
-            (true, Some(d)) => Instant::now().checked_add(d),
-            _ => None,
-        };
-        loop {
-            let seen = self.seq.load(SeqCst);
-            if let Some(item) = self.try_get() {
-                return Ok(item);
-            }
-            if !block {
-                return Err(QueueError::Empty);
-            }
-            let left = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Err(QueueError::Empty),
-                },
-                None => None,
-            };
-            self.sleepers.fetch_add(1, SeqCst);
-            if self.incoming.load(SeqCst).is_null() {
-                futex_wait(&self.seq, seen, left);
-            }
-            self.sleepers.fetch_sub(1, SeqCst);
+        if let (Some(item), _) = self.take() {
+            return Ok(item);
         }
+        if !block {
+            return Err(QueueError::Empty);
+        }
+        let deadline = timeout.and_then(|d| Instant::now().checked_add(d));
+        self.head.blocked.fetch_add(1, Relaxed);
+        let got = loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break Err(QueueError::Empty);
+            }
+            let validate = || self.arm();
+            // SAFETY: the key is our own tail index's address; `arm` takes
+            // no lock and cannot unwind.
+            let r = unsafe { plc::park(self.key(), validate, || {}, |_, _| {}, DEFAULT_PARK_TOKEN, deadline) };
+            // After a time-out too: a put that came just before still counts.
+            let (item, more) = self.take();
+            if r == ParkResult::Unparked(MORE) {
+                self.discharge(more);
+            }
+            if let Some(item) = item {
+                break Ok(item);
+            }
+        };
+        self.head.blocked.fetch_sub(1, Release);
+        got
     }
 
     /// The number of items.
     pub fn qsize(&self) -> usize {
-        self.len.load(Relaxed)
+        let head = self.head.index.load(Acquire) >> SHIFT;
+        let tail = self.tail.index.load(Acquire) >> SHIFT;
+        slots_before(tail).saturating_sub(slots_before(head))
     }
 
     /// Whether it holds no item.
@@ -154,14 +328,16 @@ impl<T> SimpleQueue<T> {
 
     /// Whether a thread is blocked in `get`.
     pub fn has_waiters(&self) -> bool {
-        self.sleepers.load(SeqCst) > 0
+        self.head.blocked.load(Acquire) > 0
     }
 }
 
 impl<T> Drop for SimpleQueue<T> {
     fn drop(&mut self) {
-        let mut rest = VecDeque::new();
-        self.refill(&mut rest);
+        while let (Some(_), _) = self.take() {}
+        // SAFETY: nothing else can reach the queue; the head block is the
+        // last one, its slots all read or never written.
+        drop(unsafe { Box::from_raw(self.lock().0) });
     }
 }
 
@@ -216,5 +392,112 @@ mod tests {
         q.put(u64::MAX);
         let total: u64 = consumers.into_iter().map(|t| t.join().unwrap()).sum();
         assert_eq!(total, 2 * 50_000 * 50_001 / 2);
+    }
+
+    #[test]
+    fn crosses_blocks_in_order_and_counts() {
+        let q = SimpleQueue::new();
+        for round in 0..3 {
+            for i in 0..(5 * BLOCK_CAP + 3) {
+                q.put(i);
+                assert_eq!(q.qsize(), i + 1, "round {round}");
+            }
+            for i in 0..(5 * BLOCK_CAP + 3) {
+                assert_eq!(q.get(false, None), Ok(i));
+                assert_eq!(q.qsize(), 5 * BLOCK_CAP + 2 - i);
+            }
+            assert!(q.empty());
+            assert_eq!(q.get(false, None), Err(QueueError::Empty));
+        }
+    }
+
+    #[test]
+    fn drop_releases_every_item_once() {
+        let item = Arc::new(());
+        {
+            let q = SimpleQueue::new();
+            for _ in 0..(2 * BLOCK_CAP + 7) {
+                q.put(item.clone());
+            }
+            for _ in 0..BLOCK_CAP {
+                drop(q.get(false, None).unwrap());
+            }
+            assert_eq!(Arc::strong_count(&item), 1 + BLOCK_CAP + 7);
+        }
+        assert_eq!(Arc::strong_count(&item), 1);
+    }
+
+    /// Sleeping getters must all be served even though only the first put
+    /// finds the "getters asleep" flag: the woken ones pass the duty on.
+    #[test]
+    fn every_sleeping_getter_is_served() {
+        for round in 0..50 {
+            let q = Arc::new(SimpleQueue::new());
+            let getters: Vec<_> = (0..4)
+                .map(|_| {
+                    let q = q.clone();
+                    std::thread::spawn(move || q.get(true, Some(Duration::from_secs(10))))
+                })
+                .collect();
+            if round % 2 == 1 {
+                // This time all four are in `get` before anything is put.
+                let start = Instant::now();
+                while q.head.blocked.load(SeqCst) < 4 {
+                    assert!(start.elapsed() < Duration::from_secs(10), "getters never blocked");
+                    std::thread::yield_now();
+                }
+            }
+            let putters: Vec<_> = (0..4)
+                .map(|i| {
+                    let q = q.clone();
+                    std::thread::spawn(move || q.put(i))
+                })
+                .collect();
+            putters.into_iter().for_each(|t| t.join().unwrap());
+            let mut got: Vec<i32> = getters.into_iter().map(|t| t.join().unwrap().unwrap()).collect();
+            got.sort();
+            assert_eq!(got, vec![0, 1, 2, 3], "round {round}");
+        }
+    }
+
+    #[test]
+    fn many_producers_and_consumers_exactly_once() {
+        const PER: u64 = 100_000;
+        let q = Arc::new(SimpleQueue::new());
+        let consumers: Vec<_> = (0..4)
+            .map(|_| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    loop {
+                        match q.get(true, Some(Duration::from_secs(10))).unwrap() {
+                            u64::MAX => return seen,
+                            v => seen.push(v),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let producers: Vec<_> = (0..4u64)
+            .map(|p| {
+                let q = q.clone();
+                std::thread::spawn(move || (0..PER).for_each(|i| q.put(p * PER + i)))
+            })
+            .collect();
+        producers.into_iter().for_each(|t| t.join().unwrap());
+        (0..4).for_each(|_| q.put(u64::MAX));
+        let mut all = Vec::new();
+        for c in consumers {
+            let seen = c.join().unwrap();
+            // One producer's items come out in its order to each consumer.
+            for p in 0..4 {
+                let mine: Vec<_> = seen.iter().filter(|v| **v / PER == p).collect();
+                assert!(mine.windows(2).all(|w| w[0] < w[1]));
+            }
+            all.extend(seen);
+        }
+        all.sort();
+        assert_eq!(all, (0..4 * PER).collect::<Vec<_>>());
+        assert!(q.empty());
     }
 }

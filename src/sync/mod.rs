@@ -13,10 +13,11 @@ mod barrier;
 mod condition;
 mod event;
 mod lock;
-mod park;
+pub(crate) mod park;
 mod parking;
 mod rlock;
 mod semaphore;
+mod sleepers;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -27,6 +28,7 @@ pub use event::Event;
 pub use lock::Lock;
 pub use rlock::RLock;
 pub use semaphore::Semaphore;
+pub(crate) use sleepers::Sleepers;
 
 use std::time::{Duration, Instant};
 
@@ -46,4 +48,3 @@ pub(crate) const TOKEN_RETRY: park::UnparkToken = park::UnparkToken(0);
 pub(crate) use parking::{
     after_fork_child as fork_child, after_fork_parent as fork_parent, before_fork as fork_prepare,
 };
-pub(crate) use parking::{futex_wait, futex_wake};
