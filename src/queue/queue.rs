@@ -218,7 +218,10 @@ impl<T> Queue<T> {
         if let Some(ready) = ready {
             drop(st);
             let mut spin = SpinWait::new();
-            while !ready(self.len.load(Relaxed), self.maxsize) && spin.spin() {}
+            // The deadline bounds the spin too: its yields may give the CPU
+            // away for a whole time slice.
+            let in_time = || deadline.is_none_or(|d| Instant::now() < d);
+            while !ready(self.len.load(Relaxed), self.maxsize) && in_time() && spin.spin() {}
             st = self.lock();
             if ready(st.items.len(), self.maxsize) || st.shutdown {
                 st.blocked -= 1;
