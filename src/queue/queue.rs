@@ -127,8 +127,7 @@ struct State<T> {
 ///
 /// One mutex guards the items; waiting goes through [`Sleepers`], which
 /// count their sleepers exactly, so a put or get wakes a thread only when
-/// one sleeps and has not been woken yet. Wake-ups happen after the mutex
-/// is released, so the woken thread never runs into it still held.
+/// one sleeps and has not been woken yet.
 pub struct Queue<T> {
     maxsize: usize,
     state: Mutex<State<T>>,
@@ -254,11 +253,7 @@ impl<T> Queue<T> {
         st.items.push(item);
         self.len.store(st.items.len(), Relaxed);
         st.unfinished += 1;
-        let wake = self.not_empty.any().then(|| self.not_empty.key());
-        drop(st);
-        if let Some(k) = wake {
-            k.wake_one();
-        }
+        self.not_empty.wake_one();
         Ok(())
     }
 
@@ -270,11 +265,7 @@ impl<T> Queue<T> {
         loop {
             if let Some(item) = st.items.pop() {
                 self.len.store(st.items.len(), Relaxed);
-                let wake = self.not_full.any().then(|| self.not_full.key());
-                drop(st);
-                if let Some(k) = wake {
-                    k.wake_one();
-                }
+                self.not_full.wake_one();
                 return Ok(item);
             }
             if st.shutdown {
@@ -295,10 +286,8 @@ impl<T> Queue<T> {
             return Err(Error::new(ErrorKind::Value, "task_done() called too many times"));
         }
         st.unfinished -= 1;
-        let wake = (st.unfinished == 0 && self.all_done.any()).then(|| self.all_done.key());
-        drop(st);
-        if let Some(k) = wake {
-            k.wake_all();
+        if st.unfinished == 0 {
+            self.all_done.wake_all();
         }
         Ok(())
     }
@@ -354,11 +343,10 @@ impl<T> Queue<T> {
             }
             self.len.store(0, Relaxed);
         }
-        let keys = [self.all_done.key(), self.not_empty.key(), self.not_full.key()];
+        self.all_done.wake_all();
+        self.not_empty.wake_all();
+        self.not_full.wake_all();
         drop(st);
-        keys.into_iter().for_each(|k| {
-            k.wake_all();
-        });
         dropped
     }
 

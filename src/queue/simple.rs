@@ -93,9 +93,9 @@ struct HeadSide<T> {
 ///
 /// A put is one compare-and-swap and two stores, plus a wake-up only when
 /// it ends a getter's sleep: the sleepers' flag is a bit of the tail index,
-/// so the put that clears it is the one that wakes, once, and after
-/// publishing its item it touches nothing of the queue (a getter may free
-/// the queue as soon as it has the item).
+/// so the put that clears it is the one that wakes, once. It wakes before
+/// its item is ready and touches nothing of the queue after (a getter may
+/// free the queue as soon as it has the item).
 pub struct SimpleQueue<T> {
     tail: TailSide<T>,
     head: HeadSide<T>,
@@ -119,7 +119,8 @@ impl<T> std::fmt::Debug for SimpleQueue<T> {
 }
 
 /// Wakes one getter asleep on `key`, telling it whether others still
-/// sleep. Touches nothing but the parking lot.
+/// sleep. Called while the queue is sure to be alive: were it freed, its
+/// address could be some other primitive's key, and the token a lie.
 fn wake_getter(key: usize) {
     let token = |r: UnparkResult| if r.have_more_threads { MORE } else { LAST };
     // SAFETY: the key is a queue's tail index address, parked on only by
@@ -156,9 +157,9 @@ impl<T> SimpleQueue<T> {
         &self.tail.index as *const AtomicUsize as usize
     }
 
-    /// Appends `item`; never blocks.
+    /// Appends `item`; never blocks (it may wait the few stores another
+    /// put needs to link a new block).
     pub fn put(&self, item: T) {
-        let key = self.key();
         let mut spin = SpinWait::new();
         let mut next: Option<Box<Block<T>>> = None;
         let mut tail = self.tail.index.load(Acquire);
@@ -195,14 +196,18 @@ impl<T> SimpleQueue<T> {
                         self.tail.index.store((position + 2) << SHIFT, Release);
                         block.next.store(next, Release);
                     }
+                    // Woken before the item is ready, while nobody can have
+                    // taken it and freed the queue: the woken getter waits
+                    // the few instructions until `ready`.
+                    if tail & ARMED != 0 {
+                        wake_getter(self.key());
+                    }
                     let slot = &block.slots[offset];
                     // SAFETY: the slot is ours alone until `ready` is set.
                     unsafe { (*slot.item.get()).write(item) };
+                    // The last touch of the queue: from here on a getter may
+                    // take the item and free it.
                     slot.ready.store(true, Release);
-                    // From here on the queue may be gone: only the key is used.
-                    if tail & ARMED != 0 {
-                        wake_getter(key);
-                    }
                     return;
                 }
                 Err(t) => tail = t,
@@ -215,7 +220,10 @@ impl<T> SimpleQueue<T> {
     }
 
     /// Takes the oldest item, if any; also says whether items are left.
-    fn take(&self) -> (Option<T>, bool) {
+    /// An item claimed by a put that has not written it yet is waited for,
+    /// until `deadline` (a put that returned must be seen by a later get,
+    /// and FIFO order forbids skipping it).
+    fn take(&self, deadline: Option<Instant>) -> (Option<T>, bool) {
         let mut head_block = self.lock();
         let head = self.head.index.load(Relaxed);
         let position = head >> SHIFT;
@@ -229,7 +237,9 @@ impl<T> SimpleQueue<T> {
         let slot = &block.slots[offset];
         let mut spin = SpinWait::new();
         while !slot.ready.load(Acquire) {
-            // Claimed by a put that has not written it yet.
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return (None, true);
+            }
             snooze(&mut spin);
         }
         // SAFETY: ready: written, and read only here, once.
@@ -285,13 +295,16 @@ impl<T> SimpleQueue<T> {
     /// Removes and returns the oldest item, waiting for one if `block` (at
     /// most `timeout`, `None`: forever). `Empty` if none came in time.
     pub fn get(&self, block: bool, timeout: Option<Duration>) -> Result<T, QueueError> {
-        if let (Some(item), _) = self.take() {
+        let deadline = match (block, timeout) {
+            (true, Some(d)) => Instant::now().checked_add(d),
+            _ => None,
+        };
+        if let (Some(item), _) = self.take(deadline) {
             return Ok(item);
         }
         if !block {
             return Err(QueueError::Empty);
         }
-        let deadline = timeout.and_then(|d| Instant::now().checked_add(d));
         self.head.blocked.fetch_add(1, Relaxed);
         let got = loop {
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -302,7 +315,7 @@ impl<T> SimpleQueue<T> {
             // no lock and cannot unwind.
             let r = unsafe { plc::park(self.key(), validate, || {}, |_, _| {}, DEFAULT_PARK_TOKEN, deadline) };
             // After a time-out too: a put that came just before still counts.
-            let (item, more) = self.take();
+            let (item, more) = self.take(deadline);
             if r == ParkResult::Unparked(MORE) {
                 self.discharge(more);
             }
@@ -334,7 +347,7 @@ impl<T> SimpleQueue<T> {
 
 impl<T> Drop for SimpleQueue<T> {
     fn drop(&mut self) {
-        while let (Some(_), _) = self.take() {}
+        while let (Some(_), _) = self.take(None) {}
         // SAFETY: nothing else can reach the queue; the head block is the
         // last one, its slots all read or never written.
         drop(unsafe { Box::from_raw(self.lock().0) });

@@ -16,16 +16,16 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Instant;
 
 /// A counted set of sleeping threads; see the module documentation.
+///
+/// Wake it with the structure's mutex held: a sleeper, even one timing
+/// out, must take that mutex before it leaves, so the structure is alive
+/// for the whole wake. (A wake after the unlock could reach a structure
+/// that its last user has freed, and whatever now parks at its address.)
 #[derive(Debug, Default)]
 pub(crate) struct Sleepers {
     /// Threads parked on this field's address.
     count: AtomicUsize,
 }
-
-/// Which [`Sleepers`] to wake, taken while the structure is known to be
-/// alive, so that the wake itself can come after the mutex is released.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct WakeKey(usize);
 
 impl Sleepers {
     /// Nobody asleep.
@@ -35,17 +35,8 @@ impl Sleepers {
         }
     }
 
-    /// Whether a thread sleeps in it. Exact while the structure's mutex is
-    /// held, since sleepers are counted before they release it.
-    #[inline]
-    pub(crate) fn any(&self) -> bool {
-        self.count.load(SeqCst) != 0
-    }
-
-    /// The key to wake these sleepers by.
-    #[inline]
-    pub(crate) fn key(&self) -> WakeKey {
-        WakeKey(&self.count as *const AtomicUsize as usize)
+    fn key(&self) -> usize {
+        &self.count as *const AtomicUsize as usize
     }
 
     /// Sleeps until woken or until `deadline`: counts the thread, queues
@@ -62,28 +53,28 @@ impl Sleepers {
         };
         // SAFETY: the key is the address of our own count, which no other
         // primitive parks on; the callbacks only count.
-        let r = unsafe { plc::park(self.key().0, validate, unlock, timed_out, DEFAULT_PARK_TOKEN, deadline) };
+        let r = unsafe { plc::park(self.key(), validate, unlock, timed_out, DEFAULT_PARK_TOKEN, deadline) };
         !matches!(r, ParkResult::TimedOut)
     }
-}
 
-impl WakeKey {
-    /// Wakes the longest sleeper, if there is one; true if it did.
-    pub(crate) fn wake_one(self) -> bool {
-        self.wake(1) != 0
+    /// Wakes the longest sleeper, if there is one; true if it did. One
+    /// load when nobody sleeps.
+    #[inline]
+    pub(crate) fn wake_one(&self) -> bool {
+        self.count.load(SeqCst) != 0 && self.wake(1) != 0
     }
 
     /// Wakes every sleeper; returns how many.
-    pub(crate) fn wake_all(self) -> usize {
+    #[inline]
+    pub(crate) fn wake_all(&self) -> usize {
+        if self.count.load(SeqCst) == 0 {
+            return 0;
+        }
         self.wake(usize::MAX)
     }
 
-    /// The count is touched only once a sleeper has been found under the
-    /// bucket lock: a sleeper is inside a call on the structure, so the
-    /// structure is alive. That is what lets a waker call this after
-    /// releasing its mutex, when the thread it served may already have
-    /// freed the structure.
-    fn wake(self, n: usize) -> usize {
+    #[cold]
+    fn wake(&self, n: usize) -> usize {
         let mut left = n;
         let filter = |_| {
             if left == 0 {
@@ -93,13 +84,11 @@ impl WakeKey {
             FilterOp::Unpark
         };
         let callback = |r: plc::UnparkResult| {
-            if r.unparked_threads > 0 {
-                // SAFETY: see above; the key is the address of a count.
-                unsafe { &*(self.0 as *const AtomicUsize) }.fetch_sub(r.unparked_threads, SeqCst);
-            }
+            self.count.fetch_sub(r.unparked_threads, SeqCst);
             DEFAULT_UNPARK_TOKEN
         };
-        // SAFETY: the key is a `Sleepers` count; the callbacks only count.
-        unsafe { plc::unpark_filter(self.0, filter, callback) }.unparked_threads
+        // SAFETY: the key is our own count's address; the callbacks only
+        // count.
+        unsafe { plc::unpark_filter(self.key(), filter, callback) }.unparked_threads
     }
 }
