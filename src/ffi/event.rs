@@ -44,7 +44,7 @@ pub unsafe extern "C" fn pyth_event_set(e: *mut pyth_event_t) -> pyth_status {
 
 #[cold]
 #[inline(never)]
-unsafe fn event_set(e: *mut pyth_event_t) -> pyth_status {
+unsafe extern "C" fn event_set(e: *mut pyth_event_t) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         unsafe { handle::get::<Event, _>(e, Kind::Event)? }.set();

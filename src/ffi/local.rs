@@ -46,7 +46,7 @@ pub unsafe extern "C" fn pyth_local_get(local: *mut pyth_local_t) -> *mut c_void
 
 #[cold]
 #[inline(never)]
-unsafe fn local_get(local: *mut pyth_local_t) -> *mut c_void {
+unsafe extern "C" fn local_get(local: *mut pyth_local_t) -> *mut c_void {
     // SAFETY: forwarded.
     run_or(std::ptr::null_mut(), || {
         Ok(unsafe { handle::get::<Local, _>(local, Kind::Local)? }.get() as *mut c_void)
@@ -69,7 +69,7 @@ pub unsafe extern "C" fn pyth_local_set(local: *mut pyth_local_t, value: *mut c_
 
 #[cold]
 #[inline(never)]
-unsafe fn local_set(local: *mut pyth_local_t, value: *mut c_void) -> pyth_status {
+unsafe extern "C" fn local_set(local: *mut pyth_local_t, value: *mut c_void) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         unsafe { handle::get::<Local, _>(local, Kind::Local)? }.set(value as usize);

@@ -46,7 +46,7 @@ pub unsafe extern "C" fn pyth_lock_acquire(lock: *mut pyth_lock_t, blocking: boo
 
 #[cold]
 #[inline(never)]
-unsafe fn lock_acquire(lock: *mut pyth_lock_t, blocking: bool, timeout: f64) -> pyth_status {
+unsafe extern "C" fn lock_acquire(lock: *mut pyth_lock_t, blocking: bool, timeout: f64) -> pyth_status {
     run(|| {
         // SAFETY: the C caller passes a handle from pyth_lock_new.
         let lock: &Lock = &unsafe { handle::get::<LockLine, _>(lock, Kind::Lock)? }.0;
@@ -75,7 +75,7 @@ pub unsafe extern "C" fn pyth_lock_release(lock: *mut pyth_lock_t) -> pyth_statu
 
 #[cold]
 #[inline(never)]
-unsafe fn lock_release(lock: *mut pyth_lock_t) -> pyth_status {
+unsafe extern "C" fn lock_release(lock: *mut pyth_lock_t) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         let lock: &Lock = &unsafe { handle::get::<LockLine, _>(lock, Kind::Lock)? }.0;

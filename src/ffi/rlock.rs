@@ -33,7 +33,7 @@ pub unsafe extern "C" fn pyth_rlock_acquire(rlock: *mut pyth_rlock_t, blocking: 
 
 #[cold]
 #[inline(never)]
-unsafe fn rlock_acquire(rlock: *mut pyth_rlock_t, blocking: bool, timeout: f64) -> pyth_status {
+unsafe extern "C" fn rlock_acquire(rlock: *mut pyth_rlock_t, blocking: bool, timeout: f64) -> pyth_status {
     run(|| {
         // SAFETY: the C caller passes a handle from pyth_rlock_new.
         let rlock: &RLock = unsafe { handle::get(rlock, Kind::RLock)? };
@@ -62,7 +62,7 @@ pub unsafe extern "C" fn pyth_rlock_release(rlock: *mut pyth_rlock_t) -> pyth_st
 
 #[cold]
 #[inline(never)]
-unsafe fn rlock_release(rlock: *mut pyth_rlock_t) -> pyth_status {
+unsafe extern "C" fn rlock_release(rlock: *mut pyth_rlock_t) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         let rlock: &RLock = unsafe { handle::get(rlock, Kind::RLock)? };

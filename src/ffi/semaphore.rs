@@ -43,7 +43,7 @@ pub unsafe extern "C" fn pyth_semaphore_acquire(s: *mut pyth_semaphore_t, blocki
 
 #[cold]
 #[inline(never)]
-unsafe fn semaphore_acquire(s: *mut pyth_semaphore_t, blocking: bool, timeout: f64) -> pyth_status {
+unsafe extern "C" fn semaphore_acquire(s: *mut pyth_semaphore_t, blocking: bool, timeout: f64) -> pyth_status {
     run(|| {
         // SAFETY: the C caller passes a handle from pyth_*semaphore_new.
         let s: &Semaphore = unsafe { handle::get(s, Kind::Semaphore)? };
@@ -75,7 +75,7 @@ pub unsafe extern "C" fn pyth_semaphore_release(s: *mut pyth_semaphore_t, n: usi
 
 #[cold]
 #[inline(never)]
-unsafe fn semaphore_release(s: *mut pyth_semaphore_t, n: usize) -> pyth_status {
+unsafe extern "C" fn semaphore_release(s: *mut pyth_semaphore_t, n: usize) -> pyth_status {
     run(|| {
         // SAFETY: as above.
         let s: &Semaphore = unsafe { handle::get(s, Kind::Semaphore)? };

@@ -173,10 +173,26 @@ impl Local {
     }
 
     /// `get` when this thread's slot exists and was initialised: a TLS
-    /// word, a chunk pointer and the slot, no call.
+    /// word, a chunk pointer and the slot, no call. Laid out so that the
+    /// usual case, one of the first `BASE` locals, runs straight through.
     #[inline(always)]
     pub(crate) fn get_fast(&self) -> Option<usize> {
         let t = tls::locals();
+        if t == 0 || self.at.0 != 0 {
+            return self.get_fast_chunked(t);
+        }
+        // SAFETY: the word holds this thread's live table; off < BASE.
+        let slot = unsafe { (*(t as *const Table)).first.get_unchecked(self.at.1) };
+        let v = slot.value.load(Acquire);
+        if v != 0 {
+            return Some(v);
+        }
+        slot.inited.load(Relaxed).then_some(0)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_fast_chunked(&self, t: usize) -> Option<usize> {
         if t == 0 {
             return None;
         }
@@ -190,16 +206,13 @@ impl Local {
     #[inline(always)]
     pub(crate) fn set_fast(&self, value: usize) -> bool {
         let t = tls::locals();
-        if t == 0 {
+        if t == 0 || self.at.0 != 0 {
             return false;
         }
-        // SAFETY: the word holds this thread's live table.
-        let Some(slot) = unsafe { &*(t as *const Table) }.slot_at(self.at.0, self.at.1) else {
-            return false;
-        };
-        if !slot.inited.load(Relaxed) {
-            slot.inited.store(true, Relaxed);
-        }
+        // SAFETY: the word holds this thread's live table; off < BASE.
+        let slot = unsafe { (*(t as *const Table)).first.get_unchecked(self.at.1) };
+        // A plain store, not a test: the line is being written anyway.
+        slot.inited.store(true, Relaxed);
         self.store(slot, value);
         true
     }
@@ -229,9 +242,13 @@ impl Local {
         // value out when the local is freed, which may not race with a set
         // (the handle would be in use after free). A load and a store, not
         // a swap, keep set at pthread_setspecific's cost.
+        if !self.has_dtor {
+            slot.value.store(value, Release);
+            return;
+        }
         let old = slot.value.load(Relaxed);
         slot.value.store(value, Release);
-        if self.has_dtor && old != 0 && old != value {
+        if old != 0 && old != value {
             self.destroy(old);
         }
     }
