@@ -31,7 +31,7 @@ macro_rules! forward {
                 $e
             }
             CondLock::Lock(shared) => {
-                let $l: &Lock = &shared.0;
+                let $l: &Lock = &shared.lock;
                 $e
             }
             CondLock::RLock(shared) => {

@@ -107,6 +107,21 @@ impl Lock {
         self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_ok()
     }
 
+    /// `acquire` after a failed `fast_acquire`: straight to the slow path,
+    /// which starts with a load. A second compare-and-swap here would take
+    /// the contended line away from the holder once more.
+    #[inline]
+    pub(crate) fn acquire_contended(&self) {
+        self.acquire_slow(None);
+    }
+
+    /// `release` after a failed `fast_release` (someone parked, or not
+    /// held): straight to the slow path, for the same reason.
+    #[inline]
+    pub(crate) fn release_contended(&self) -> Result<()> {
+        self.release_slow()
+    }
+
     /// Whether the lock is held by some thread.
     #[inline]
     pub fn locked(&self) -> bool {
