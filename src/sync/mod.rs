@@ -8,7 +8,7 @@
 //! not block. They are measured on the monotonic clock, and a wait that a
 //! signal interrupts goes back to sleep until its deadline.
 
-mod atomic;
+pub(crate) mod atomic;
 mod barrier;
 mod condition;
 mod event;

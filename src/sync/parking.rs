@@ -419,6 +419,7 @@ pub(crate) unsafe fn unpark_filter(
 ///
 /// # Safety
 /// As for [`park`], for both keys.
+#[cfg_attr(loom, allow(dead_code))] // loom's stand-in replaces it
 pub(crate) unsafe fn unpark_requeue(
     from: usize,
     to: usize,
@@ -471,10 +472,12 @@ pub(crate) unsafe fn unpark_requeue(
 /// Bounded spinning before parking: a few exponentially longer busy
 /// loops, then a few yields, then give up and park.
 #[derive(Default)]
+#[cfg_attr(loom, allow(dead_code))] // loom's stand-in replaces it
 pub(crate) struct SpinWait {
     counter: u32,
 }
 
+#[cfg_attr(loom, allow(dead_code))]
 impl SpinWait {
     pub(crate) const fn new() -> Self {
         SpinWait { counter: 0 }
