@@ -18,7 +18,7 @@
 
 use super::QueueError;
 use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::*};
-use crate::sync::park::{self as plc, ParkResult, SpinWait, UnparkResult, UnparkToken, DEFAULT_PARK_TOKEN};
+use crate::sync::park::{self as plc, FilterOp, ParkResult, ParkToken, SpinWait, UnparkResult, UnparkToken};
 #[cfg(loom)]
 use loom::{
     cell::UnsafeCell,
@@ -49,6 +49,14 @@ const ARMED: usize = 1;
 /// woken one sees to it that they are not forgotten (see `discharge`).
 const LAST: UnparkToken = UnparkToken(0);
 const MORE: UnparkToken = UnparkToken(1);
+
+/// What a getter parks with. A put wakes only threads parked with it, so a
+/// wake that comes after the queue was freed (a put wakes after its item
+/// is ready, when a getter may already have taken it and freed the queue)
+/// cannot reach a thread of another kind of primitive that parks at the
+/// same address now; at worst it wakes another queue's getter, which looks
+/// and sleeps again.
+const GETTER: ParkToken = ParkToken(0x5351_4745);
 
 struct Slot<T> {
     item: UnsafeCell<MaybeUninit<T>>,
@@ -103,9 +111,10 @@ struct HeadSide<T> {
 ///
 /// A put is one compare-and-swap and two stores, plus a wake-up only when
 /// it ends a getter's sleep: the sleepers' flag is a bit of the tail index,
-/// so the put that clears it is the one that wakes, once. It wakes before
-/// its item is ready and touches nothing of the queue after (a getter may
-/// free the queue as soon as it has the item).
+/// so the put that clears it is the one that wakes, once. After its item
+/// is ready a put touches nothing of the queue (a getter may free the queue
+/// as soon as it has the item): its wake-up goes by address to getters
+/// only.
 pub struct SimpleQueue<T> {
     tail: TailSide<T>,
     head: HeadSide<T>,
@@ -129,13 +138,24 @@ impl<T> std::fmt::Debug for SimpleQueue<T> {
 }
 
 /// Wakes one getter asleep on `key`, telling it whether others still
-/// sleep. Called while the queue is sure to be alive: were it freed, its
-/// address could be some other primitive's key, and the token a lie.
+/// sleep. Touches nothing but the parking lot, and only threads parked as
+/// getters (see `GETTER`).
 fn wake_getter(key: usize) {
+    let mut left = 1;
+    let filter = |t: ParkToken| match (t == GETTER, left) {
+        (false, _) => FilterOp::Skip,
+        (true, 0) => FilterOp::Stop,
+        (true, _) => {
+            left = 0;
+            FilterOp::Unpark
+        }
+    };
+    // A thread of another kind parked at this address would count as
+    // "more"; that only makes the woken getter look once more.
     let token = |r: UnparkResult| if r.have_more_threads { MORE } else { LAST };
-    // SAFETY: the key is a queue's tail index address, parked on only by
-    // its getters; the callback only chooses the token.
-    unsafe { plc::unpark_one(key, token) };
+    // SAFETY: the key is a queue's tail index address; the filter wakes
+    // only getters and the callback only chooses the token.
+    unsafe { plc::unpark_filter(key, filter, token) };
 }
 
 /// Waits for another thread that is a few instructions from done.
@@ -200,6 +220,7 @@ impl<T> SimpleQueue<T> {
     /// Appends `item`; never blocks (it may wait the few stores another
     /// put needs to link a new block).
     pub fn put(&self, item: T) {
+        let key = self.key();
         let mut spin = SpinWait::new();
         let mut next: Option<Box<Block<T>>> = None;
         let mut tail = self.tail.index.load(Acquire);
@@ -236,18 +257,18 @@ impl<T> SimpleQueue<T> {
                         self.tail.index.store((position + 2) << SHIFT, Release);
                         block.next.store(next, Release);
                     }
-                    // Woken before the item is ready, while nobody can have
-                    // taken it and freed the queue: the woken getter waits
-                    // the few instructions until `ready`.
-                    if tail & ARMED != 0 {
-                        wake_getter(self.key());
-                    }
                     let slot = &block.slots[offset];
                     // SAFETY: the slot is ours alone until `ready` is set.
                     unsafe { write_item(&slot.item, item) };
                     // The last touch of the queue: from here on a getter may
                     // take the item and free it.
                     slot.ready.store(true, Release);
+                    // Woken after the item is ready, so that the getter does
+                    // not run only to wait for it (on one CPU that costs two
+                    // more context switches); only the key is used.
+                    if tail & ARMED != 0 {
+                        wake_getter(key);
+                    }
                     return;
                 }
                 Err(t) => tail = t,
@@ -353,7 +374,7 @@ impl<T> SimpleQueue<T> {
             let validate = || self.arm();
             // SAFETY: the key is our own tail index's address; `arm` takes
             // no lock and cannot unwind.
-            let r = unsafe { plc::park(self.key(), validate, || {}, |_, _| {}, DEFAULT_PARK_TOKEN, deadline) };
+            let r = unsafe { plc::park(self.key(), validate, || {}, |_, _| {}, GETTER, deadline) };
             // After a time-out too: a put that came just before still counts.
             let (item, more) = self.take(deadline);
             if r == ParkResult::Unparked(MORE) {

@@ -32,8 +32,8 @@
 
 #[cfg(not(loom))]
 pub(crate) use super::parking::{
-    park, unpark_all, unpark_filter, unpark_one, unpark_requeue, FilterOp, ParkResult, SpinWait, UnparkResult,
-    UnparkToken, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN,
+    park, unpark_all, unpark_filter, unpark_one, unpark_requeue, FilterOp, ParkResult, ParkToken, SpinWait,
+    UnparkResult, UnparkToken, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN,
 };
 
 #[cfg(loom)]

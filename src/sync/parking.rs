@@ -51,7 +51,6 @@ pub(crate) struct UnparkResult {
 
 /// `unpark_filter`'s decision for each parked thread of the key.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[allow(dead_code)] // Skip: part of the contract, unused by the primitives today
 pub(crate) enum FilterOp {
     Unpark,
     Skip,
