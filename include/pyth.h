@@ -412,9 +412,12 @@ pyth_queue_t *pyth_lifo_queue_new(size_t maxsize);
 pyth_queue_t *pyth_priority_queue_new(size_t maxsize, int (*cmp)(const void *a, const void *b, void *ctx), void *ctx);
 
 // Creates a simple queue (`queue.SimpleQueue`): unbounded FIFO whose
-// `put` never blocks and takes no lock, so it may be called from any
-// thread, callback or destructor; it has no `task_done`, `join` or
-// `shutdown`.
+// `put` never blocks and takes none of the queue's locks (one
+// compare-and-swap claims a slot), so it may be called from any thread,
+// callback or destructor, including one running inside another call on the
+// same queue; it has no `task_done`, `join` or `shutdown`. Not
+// async-signal-safe: every 31st put allocates, and a put that wakes a
+// getter goes through the parking lot.
 pyth_queue_t *pyth_simple_queue_new(void);
 
 // Puts `item`. If the queue is full: with `block`, waits at most

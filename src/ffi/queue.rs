@@ -75,9 +75,12 @@ pub extern "C" fn pyth_priority_queue_new(
 }
 
 /// Creates a simple queue (`queue.SimpleQueue`): unbounded FIFO whose
-/// `put` never blocks and takes no lock, so it may be called from any
-/// thread, callback or destructor; it has no `task_done`, `join` or
-/// `shutdown`.
+/// `put` never blocks and takes none of the queue's locks (one
+/// compare-and-swap claims a slot), so it may be called from any thread,
+/// callback or destructor, including one running inside another call on the
+/// same queue; it has no `task_done`, `join` or `shutdown`. Not
+/// async-signal-safe: every 31st put allocates, and a put that wakes a
+/// getter goes through the parking lot.
 #[no_mangle]
 pub extern "C" fn pyth_simple_queue_new() -> *mut pyth_queue_t {
     new_queue(|| Ok(AnyQueue::Simple(SimpleQueue::new())))
