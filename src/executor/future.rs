@@ -3,7 +3,8 @@
 
 use crate::error::Result;
 use crate::shared::{Handle, Kind, Shared};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::sync::Sleepers;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// What a task computes: a word, or a nonzero failure code.
@@ -52,7 +53,9 @@ struct State {
 
 pub struct Inner {
     state: Mutex<State>,
-    done: Condvar,
+    /// Threads in `result`. Counted, so that completing a future nobody
+    /// waits on costs no system call.
+    done: Sleepers,
 }
 
 /// The result of an asynchronous task, as `concurrent.futures.Future`.
@@ -79,7 +82,7 @@ impl Future {
             Kind::Future,
             Inner {
                 state: Mutex::new(state),
-                done: Condvar::new(),
+                done: Sleepers::new(),
             },
         )?))
     }
@@ -146,20 +149,11 @@ impl Future {
             if let Some(outcome) = st.outcome {
                 return outcome;
             }
-            st = match deadline {
-                None => self.0.done.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Err(FutureError::Timeout);
-                    }
-                    self.0
-                        .done
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(FutureError::Timeout);
+            }
+            self.0.done.sleep(move || drop(st), deadline);
+            st = self.lock();
         }
     }
 
@@ -211,7 +205,7 @@ impl Future {
         let failed = matches!(st.outcome, Some(Err(FutureError::Failed(_) | FutureError::Broken)));
         let callbacks = std::mem::take(&mut st.callbacks);
         let waiters = std::mem::take(&mut st.waiters);
-        self.0.done.notify_all();
+        self.0.done.wake_all();
         drop(st);
         for (w, index) in waiters {
             w.record(index, failed);
@@ -240,12 +234,17 @@ impl Future {
 /// Collects completions for `wait` and `as_completed`.
 struct Waiter {
     state: Mutex<WaiterState>,
-    cv: Condvar,
+    sleepers: Sleepers,
 }
 
 struct WaiterState {
     completed: Vec<usize>,
     failed: bool,
+    /// The waiting thread is woken only when this many futures have
+    /// completed (or one failed, with `wake_on_failure`), not by each of
+    /// the others: waiting for 100,000 futures is one wake-up, not 100,000.
+    wake_at: usize,
+    wake_on_failure: bool,
 }
 
 impl Waiter {
@@ -254,8 +253,10 @@ impl Waiter {
             state: Mutex::new(WaiterState {
                 completed: Vec::new(),
                 failed: false,
+                wake_at: 1,
+                wake_on_failure: false,
             }),
-            cv: Condvar::new(),
+            sleepers: Sleepers::new(),
         })
     }
 
@@ -263,27 +264,30 @@ impl Waiter {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.completed.push(index);
         st.failed |= failed;
-        self.cv.notify_all();
+        if st.completed.len() >= st.wake_at || (failed && st.wake_on_failure) {
+            self.sleepers.wake_all();
+        }
     }
 
-    /// Waits until `ready` holds for the state or the deadline passes.
+    /// Waits until `ready` holds for the state or the deadline passes;
+    /// `wake_at` and `wake_on_failure` say which completions can make it
+    /// hold (see `WaiterState`).
     fn wait_until(
         &self,
         deadline: Option<Instant>,
+        wake_at: usize,
+        wake_on_failure: bool,
         mut ready: impl FnMut(&WaiterState) -> bool,
     ) -> MutexGuard<'_, WaiterState> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.wake_at = wake_at;
+        st.wake_on_failure = wake_on_failure;
         while !ready(&st) {
-            st = match deadline {
-                None => self.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break;
-                    }
-                    self.cv.wait_timeout(st, d - now).unwrap_or_else(|e| e.into_inner()).0
-                }
-            };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            self.sleepers.sleep(move || drop(st), deadline);
+            st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         }
         st
     }
@@ -310,7 +314,12 @@ pub fn wait(fs: &[Future], timeout: Option<Duration>, return_when: ReturnWhen) -
             ReturnWhen::AllCompleted => done == n,
         }
     };
-    let result = met(&w.wait_until(deadline_of(timeout), met));
+    let (wake_at, wake_on_failure) = match return_when {
+        ReturnWhen::FirstCompleted => (1, false),
+        ReturnWhen::FirstException => (n, true),
+        ReturnWhen::AllCompleted => (n, false),
+    };
+    let result = met(&w.wait_until(deadline_of(timeout), wake_at, wake_on_failure, met));
     for f in fs {
         f.unwatch(&w);
     }
@@ -329,7 +338,7 @@ pub fn as_completed(fs: &[Future], timeout: Option<Duration>, mut each: impl FnM
     let mut yielded = 0;
     while yielded < fs.len() {
         let batch: Vec<usize> = {
-            let st = w.wait_until(deadline, |st| st.completed.len() > yielded);
+            let st = w.wait_until(deadline, yielded + 1, false, |st| st.completed.len() > yielded);
             if st.completed.len() == yielded {
                 break;
             }
