@@ -742,6 +742,61 @@ static const char *const cname[NC] = {"pyth_lock_new", "pyth_rlock_new", "pyth_c
                                       "pyth_event_new", "pyth_barrier_new",
                                       "pyth_barrier_new (with an action)"};
 
+/* Pointers that are not handles but are not NULL either: misaligned ones
+ * (MAP_FAILED, small integers, a pointer into the middle of a live
+ * handle) are refused by every fast path with PYTH_EINVAL, before any
+ * memory behind them is read; a pointer into a live handle changes
+ * nothing. The semaphore's count is chosen so that bytes 1-4 of its state
+ * word spell the semaphore's kind tag: a check that only compares the tag
+ * at p+8 would take s+9 for a semaphore. */
+TEST(misaligned_handles) {
+    pyth_lock_t *l = pyth_lock_new();
+    pyth_rlock_t *r = pyth_rlock_new();
+    pyth_semaphore_t *s = pyth_semaphore_new(0x383CBA0200);
+    pyth_event_t *e = pyth_event_new();
+    pyth_local_t *loc = pyth_local_new(NULL, NULL, NULL);
+    CHECK(l && r && s && e && loc);
+    int value;
+    CHECK_STATUS(pyth_local_set(loc, &value), PYTH_OK);
+    void *bogus[] = {(void *)-1, (void *)1, (void *)7, (void *)(uintptr_t)0x1003};
+    for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; i++) {
+        void *p = bogus[i];
+        CHECK_STATUS(pyth_lock_acquire(p, true, PYTH_FOREVER), PYTH_EINVAL);
+        CHECK_STATUS(pyth_lock_release(p), PYTH_EINVAL);
+        CHECK_STATUS(pyth_rlock_acquire(p, true, PYTH_FOREVER), PYTH_EINVAL);
+        CHECK_STATUS(pyth_rlock_release(p), PYTH_EINVAL);
+        CHECK_STATUS(pyth_semaphore_acquire(p, true, PYTH_FOREVER), PYTH_EINVAL);
+        CHECK_STATUS(pyth_semaphore_release(p, 1), PYTH_EINVAL);
+        CHECK(!pyth_event_is_set(p));
+        CHECK_STATUS(pyth_event_set(p), PYTH_EINVAL);
+        CHECK_STATUS(pyth_event_clear(p), PYTH_EINVAL);
+        CHECK(pyth_local_get(p) == NULL);
+        CHECK_STATUS(pyth_local_set(p, &value), PYTH_EINVAL);
+    }
+    for (int k = 1; k < 8; k++) {
+        CHECK_STATUS(pyth_lock_acquire((void *)((char *)l + k), true, PYTH_FOREVER), PYTH_EINVAL);
+        CHECK_STATUS(pyth_lock_release((void *)((char *)l + k)), PYTH_EINVAL);
+        CHECK_STATUS(pyth_rlock_acquire((void *)((char *)r + k), true, PYTH_FOREVER), PYTH_EINVAL);
+        CHECK_STATUS(pyth_rlock_release((void *)((char *)r + k)), PYTH_EINVAL);
+        CHECK_STATUS(pyth_semaphore_acquire((void *)((char *)s + k), false, PYTH_FOREVER), PYTH_EINVAL);
+        CHECK_STATUS(pyth_semaphore_release((void *)((char *)s + k), 1), PYTH_EINVAL);
+        CHECK_STATUS(pyth_semaphore_release((void *)((char *)s + 8 + k), 1), PYTH_EINVAL);
+        CHECK_STATUS(pyth_event_set((void *)((char *)e + k)), PYTH_EINVAL);
+        CHECK(pyth_local_get((void *)((char *)loc + k)) == NULL);
+        CHECK_STATUS(pyth_local_set((void *)((char *)loc + k), NULL), PYTH_EINVAL);
+    }
+    CHECK_EQ(pyth_semaphore_value(s), 0x383CBA0200);
+    CHECK(!pyth_lock_locked(l));
+    CHECK(!pyth_rlock_locked(r));
+    CHECK(!pyth_event_is_set(e));
+    CHECK(pyth_local_get(loc) == &value);
+    CHECK_STATUS(pyth_local_free(loc), PYTH_OK);
+    CHECK_STATUS(pyth_event_free(e), PYTH_OK);
+    CHECK_STATUS(pyth_semaphore_free(s), PYTH_OK);
+    CHECK_STATUS(pyth_rlock_free(r), PYTH_OK);
+    CHECK_STATUS(pyth_lock_free(l), PYTH_OK);
+}
+
 static void noop_action(void *arg) { (void)arg; }
 
 static void *oom_make(int which, pyth_lock_t *l, pyth_rlock_t *r) {
@@ -835,6 +890,7 @@ int main(void) {
     RUN(timeouts_survive_signals);
     RUN(null_handles);
     RUN(wrong_kind_handles);
+    RUN(misaligned_handles);
     RUN(enomem_constructors);
     return REPORT();
 }

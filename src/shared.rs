@@ -51,20 +51,6 @@ impl<T> Handle<T> {
         unsafe { (*h).kind.load(Relaxed) }
     }
 
-    /// Reads the kind tag without assuming `h` is aligned, for the fast
-    /// paths, which leave the alignment test to the full path: at a
-    /// misaligned address these bytes are not a tag, so such a pointer
-    /// still takes the full path and gets its error there.
-    ///
-    /// # Safety
-    /// `h` must point to readable memory of at least a handle's header.
-    #[inline(always)]
-    pub unsafe fn kind_unaligned(h: *const Self) -> u32 {
-        let at = h.cast::<u8>().wrapping_add(std::mem::offset_of!(Handle<T>, kind));
-        // SAFETY: forwarded contract; the read makes no alignment demand.
-        unsafe { at.cast::<u32>().read_unaligned() }
-    }
-
     /// Borrows the value.
     ///
     /// # Safety

@@ -128,6 +128,9 @@ pub struct Local {
     index: usize,
     /// `split(index)`, computed once.
     at: (usize, usize),
+    /// All ones for a local in chunk 0, else 0: the fast paths AND it with
+    /// the table address and test once for "no table or not chunk 0".
+    chunk0_mask: usize,
     /// Whether `meta.dtor` is set, kept here so `set` without a dtor never
     /// follows the pointer to `meta`.
     has_dtor: bool,
@@ -157,9 +160,11 @@ impl Local {
                 g.metas.len() - 1
             }
         };
+        let at = split(index);
         Local {
             index,
-            at: split(index),
+            at,
+            chunk0_mask: if at.0 == 0 { usize::MAX } else { 0 },
             has_dtor,
             meta,
         }
@@ -177,9 +182,9 @@ impl Local {
     /// usual case, one of the first `BASE` locals, runs straight through.
     #[inline(always)]
     pub(crate) fn get_fast(&self) -> Option<usize> {
-        let t = tls::locals();
-        if t == 0 || self.at.0 != 0 {
-            return self.get_fast_chunked(t);
+        let t = tls::locals() & self.chunk0_mask;
+        if t == 0 {
+            return self.get_fast_chunked(tls::locals());
         }
         // SAFETY: the word holds this thread's live table; off < BASE.
         let slot = unsafe { (*(t as *const Table)).first.get_unchecked(self.at.1) };
@@ -205,8 +210,8 @@ impl Local {
     /// `set` when this thread's slot exists; false: use `set`.
     #[inline(always)]
     pub(crate) fn set_fast(&self, value: usize) -> bool {
-        let t = tls::locals();
-        if t == 0 || self.at.0 != 0 {
+        let t = tls::locals() & self.chunk0_mask;
+        if t == 0 {
             return false;
         }
         // SAFETY: the word holds this thread's live table; off < BASE.
