@@ -221,23 +221,41 @@ impl Lock {
 
     #[cold]
     fn release_slow(&self) -> Result<()> {
+        const UNLOCKED: Error = Error::new(ErrorKind::Runtime, "release unlocked lock");
         if self.state.load(Relaxed) & LOCKED == 0 {
-            return Err(Error::new(ErrorKind::Runtime, "release unlocked lock"));
+            return Err(UNLOCKED);
         }
+        let mut was_unlocked = false;
         let callback = |result: plc::UnparkResult| {
-            if result.unparked_threads != 0 && result.be_fair {
-                // Hand over without unlocking, so nobody can barge in.
-                if !result.have_more_threads {
-                    self.state.store(LOCKED, Relaxed);
+            // Checked again here, and changed by compare-and-swap: two
+            // threads releasing a lock held once may both have seen it
+            // locked above; the second must fail, not unlock it again (or
+            // unlock it for whoever took it since).
+            let mut state = self.state.load(Relaxed);
+            loop {
+                if state & LOCKED == 0 {
+                    // A woken thread just tries again.
+                    was_unlocked = true;
+                    return TOKEN_RETRY;
                 }
-                return TOKEN_HANDOFF;
+                let (new, token) = if result.unparked_threads != 0 && result.be_fair {
+                    // Hand over without unlocking, so nobody can barge in.
+                    let new = if result.have_more_threads { state } else { LOCKED };
+                    (new, TOKEN_HANDOFF)
+                } else {
+                    (if result.have_more_threads { PARKED } else { 0 }, TOKEN_RETRY)
+                };
+                match self.state.compare_exchange(state, new, Release, Relaxed) {
+                    Ok(_) => return token,
+                    Err(s) => state = s,
+                }
             }
-            let rest = if result.have_more_threads { PARKED } else { 0 };
-            self.state.store(rest, Release);
-            TOKEN_RETRY
         };
         // SAFETY: own address; the callback neither panics nor re-enters.
         unsafe { plc::unpark_one(self.key(), callback) };
+        if was_unlocked {
+            return Err(UNLOCKED);
+        }
         Ok(())
     }
 }

@@ -169,6 +169,32 @@ fn loom_lock_release_unlocked_errors() {
     });
 }
 
+/// The same race with a thread parked on the lock, so that both releases
+/// take the slow path: of three releases of a lock acquired twice (by this
+/// thread, then by the waiter), exactly two succeed.
+#[test]
+fn loom_lock_racing_slow_releases() {
+    check_fair_and_unfair(|| {
+        let l = Arc::new(Lock::new());
+        l.acquire();
+        let waiter = {
+            let l = l.clone();
+            thread::spawn(move || {
+                l.acquire();
+                l.release().is_ok()
+            })
+        };
+        let other = {
+            let l = l.clone();
+            thread::spawn(move || l.release().is_ok())
+        };
+        let mine = l.release().is_ok();
+        let ok = [mine, other.join().unwrap(), waiter.join().unwrap()];
+        assert_eq!(ok.iter().filter(|&&x| x).count(), 2, "{ok:?}");
+        assert!(!l.locked());
+    });
+}
+
 // ---- RLock -----------------------------------------------------------------
 
 fn rlock_body(g: &Guarded<RLock>) {
