@@ -7,20 +7,41 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, MutexGuard, Once};
 
 static INIT: Once = Once::new();
 
 thread_local! {
-    /// Guards of the global mutexes the forking thread holds across fork().
-    static HELD: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+    /// Guards of the global mutexes the forking thread holds across fork(),
+    /// with each mutex's address.
+    static HELD: RefCell<Vec<(usize, Box<dyn Any>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Locks a global mutex for the duration of a fork(); called from a
 /// module's `fork_prepare`, in the library's lock order.
 pub(crate) fn hold<T: 'static>(m: &'static Mutex<T>) {
     let guard = m.lock().unwrap_or_else(|e| e.into_inner());
-    HELD.with(|h| h.borrow_mut().push(Box::new(guard)));
+    HELD.with(|h| h.borrow_mut().push((m as *const Mutex<T> as usize, Box::new(guard))));
+}
+
+/// Runs `f` on what `m` guards, through the guard `hold` took: for a child
+/// handler that must clean up after the threads that did not survive the
+/// fork, before the held locks are released. (Locking `m` there instead
+/// would deadlock: the forking thread holds it.) Locks it if nobody held
+/// it, which happens only if `prepare` did not run.
+pub(crate) fn with_held<T: 'static, R>(m: &'static Mutex<T>, f: impl FnOnce(&mut T) -> R) -> R {
+    let addr = m as *const Mutex<T> as usize;
+    HELD.with(|h| {
+        let mut held = h.borrow_mut();
+        let guard = held
+            .iter_mut()
+            .find(|(a, _)| *a == addr)
+            .and_then(|(_, g)| g.downcast_mut::<MutexGuard<'static, T>>());
+        match guard {
+            Some(g) => f(g),
+            None => f(&mut m.lock().unwrap_or_else(|e| e.into_inner())),
+        }
+    })
 }
 
 /// Releases what `hold` took (in the parent, and in the child, where the
@@ -28,7 +49,7 @@ pub(crate) fn hold<T: 'static>(m: &'static Mutex<T>) {
 fn release_held() {
     HELD.with(|h| {
         let mut held = h.borrow_mut();
-        while let Some(guard) = held.pop() {
+        while let Some((_, guard)) = held.pop() {
             drop(guard);
         }
     });
@@ -44,8 +65,9 @@ pub(crate) fn init() {
     });
 }
 
-// Lock order: thread registry and locals (their own handlers), the hook
-// and executor globals, then the parking buckets, innermost.
+// Lock order: thread registry, locals and hooks, the C hooks and the
+// executor globals, then the parking buckets, innermost. Every global mutex
+// is taken with `hold`; the parking buckets have their own handlers.
 extern "C" fn prepare() {
     crate::thread::fork_prepare();
     crate::ffi::fork_prepare();
@@ -56,11 +78,11 @@ extern "C" fn prepare() {
 extern "C" fn parent() {
     crate::sync::fork_parent();
     release_held();
-    crate::thread::fork_parent();
 }
 
 extern "C" fn child() {
+    // The parking lot first: the thread clean-up may wake joiners.
     crate::sync::fork_child();
-    release_held();
     crate::thread::fork_child();
+    release_held();
 }

@@ -326,7 +326,6 @@ impl Drop for ExitGuard {
 
 thread_local! {
     static EXIT_GUARD: RefCell<Option<ExitGuard>> = const { RefCell::new(None) };
-    static FORK_GUARD: RefCell<Option<MutexGuard<'static, Globals>>> = const { RefCell::new(None) };
 }
 
 /// Runs the destructors of the calling thread's values and frees its
@@ -379,20 +378,14 @@ fn exit_round() -> bool {
 }
 
 pub(crate) fn before_fork() {
-    let g = globals();
-    FORK_GUARD.with(|f| *f.borrow_mut() = Some(g));
-}
-
-pub(crate) fn after_fork() {
-    FORK_GUARD.with(|f| f.borrow_mut().take());
+    crate::fork::hold(&GLOBALS);
 }
 
 /// In a forked child only the calling thread's table is still in use;
 /// the others' values belonged to threads that do not exist here.
 pub(crate) fn after_fork_child() {
     let mine = TablePtr(tls::locals() as *const Table);
-    let mut g = FORK_GUARD.with(|f| f.borrow_mut().take()).unwrap_or_else(globals);
-    g.tables.retain(|&t| t == mine);
+    crate::fork::with_held(&GLOBALS, |g| g.tables.retain(|&t| t == mine));
 }
 
 #[cfg(test)]

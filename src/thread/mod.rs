@@ -17,9 +17,7 @@ pub use local::{Dtor, Init, Local};
 pub use registry::{active_count, at_exit_hook as at_exit, enumerate, main_thread};
 pub use thread::{current_thread, Body, CFunction, Inner, Target, Thread};
 
-pub(crate) use registry::{
-    after_fork_child as fork_child, after_fork_parent as fork_parent, before_fork as fork_prepare,
-};
+pub(crate) use registry::{after_fork_child as fork_child, before_fork as fork_prepare};
 pub(crate) use thread::current_ptr;
 
 use crate::error::Result;

@@ -143,7 +143,6 @@ impl Drop for DummyGuard {
 
 thread_local! {
     static DUMMY: RefCell<Option<DummyGuard>> = const { RefCell::new(None) };
-    static FORK_GUARD: RefCell<Option<MutexGuard<'static, State>>> = const { RefCell::new(None) };
 }
 
 static EXIT_HOOKS: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
@@ -184,17 +183,11 @@ extern "C" fn at_exit() {
 }
 
 pub(crate) fn before_fork() {
-    // Hold the registry across fork() so the child gets it consistent.
-    let guard = lock();
-    FORK_GUARD.with(|g| *g.borrow_mut() = Some(guard));
+    // Held across fork() so the child gets them consistent.
+    crate::fork::hold(&STATE);
     crate::fork::hold(&EXIT_HOOKS);
     super::local::before_fork();
     super::hooks::before_fork();
-}
-
-pub(crate) fn after_fork_parent() {
-    super::local::after_fork();
-    FORK_GUARD.with(|g| g.borrow_mut().take());
 }
 
 /// In the child only the forking thread exists: it becomes the main
@@ -202,24 +195,24 @@ pub(crate) fn after_fork_parent() {
 /// it returns at once.
 pub(crate) fn after_fork_child() {
     super::local::after_fork_child();
-    let mut st = FORK_GUARD.with(|g| g.borrow_mut().take()).unwrap_or_else(lock);
-    let me = super::tls::current();
-    let threads = std::mem::take(&mut st.threads);
-    let old_main = st.main.take();
-    let mut survivor = None;
-    for t in threads.into_iter().chain(old_main) {
-        if t.as_ptr() as usize == me {
-            survivor = Some(t);
-        } else {
-            t.mark_done();
+    crate::fork::with_held(&STATE, |st| {
+        let me = super::tls::current();
+        let threads = std::mem::take(&mut st.threads);
+        let old_main = st.main.take();
+        let mut survivor = None;
+        for t in threads.into_iter().chain(old_main) {
+            if t.as_ptr() as usize == me {
+                survivor = Some(t);
+            } else {
+                t.mark_done();
+            }
         }
-    }
-    if let Some(t) = survivor {
-        t.make_main();
-        st.threads.push(t.clone());
-        st.main = Some(t);
-    }
-    drop(st);
+        if let Some(t) = survivor {
+            t.make_main();
+            st.threads.push(t.clone());
+            st.main = Some(t);
+        }
+    });
     DUMMY.with(|d| {
         if let Ok(mut d) = d.try_borrow_mut() {
             // The forking thread is main now, not a dummy to be removed.
