@@ -1,7 +1,7 @@
 //! `threading.Condition`: wait for a notification while holding a lock.
 
 use super::atomic::{AtomicUsize, Ordering::*};
-use super::park::{self as plc, FilterOp, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+use super::park::{self as plc, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 use super::{deadline, Lock, RLock, TOKEN_HANDOFF};
 use crate::error::{Error, ErrorKind, Result};
 use std::sync::Arc;
@@ -321,16 +321,8 @@ impl<L: ConditionLock> Condition<L> {
                 return Ok(());
             }
         }
-        let mut left = n;
-        let filter = |_| {
-            if left == 0 {
-                return FilterOp::Stop;
-            }
-            left -= 1;
-            FilterOp::Unpark
-        };
-        // SAFETY: own address; the callbacks neither panic nor re-enter.
-        unsafe { plc::unpark_filter(self.key(), filter, |_| DEFAULT_UNPARK_TOKEN) };
+        // SAFETY: own address; the callback neither panics nor re-enters.
+        unsafe { plc::unpark_some(self.key(), n, |_| DEFAULT_UNPARK_TOKEN) };
         Ok(())
     }
 

@@ -39,6 +39,28 @@ pub(crate) use super::parking::{
 #[cfg(loom)]
 pub(crate) use self::model::*;
 
+/// Wakes up to `n` threads parked on `key`, oldest first; `callback` as
+/// for `unpark_filter`. (The same in both builds: it only counts.)
+///
+/// # Safety
+/// As for `unpark_filter`.
+pub(crate) unsafe fn unpark_some(
+    key: usize,
+    n: usize,
+    callback: impl FnOnce(UnparkResult) -> UnparkToken,
+) -> UnparkResult {
+    let mut left = n;
+    let filter = |_| {
+        if left == 0 {
+            return FilterOp::Stop;
+        }
+        left -= 1;
+        FilterOp::Unpark
+    };
+    // SAFETY: forwarded.
+    unsafe { unpark_filter(key, filter, callback) }
+}
+
 #[cfg(loom)]
 mod model {
     pub(crate) use super::super::parking::{

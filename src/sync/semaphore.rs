@@ -1,7 +1,7 @@
 //! `threading.Semaphore` and `threading.BoundedSemaphore`.
 
 use super::atomic::{AtomicU32, AtomicU64, Ordering::*};
-use super::park::{self as plc, FilterOp, ParkResult, SpinWait, DEFAULT_PARK_TOKEN};
+use super::park::{self as plc, ParkResult, SpinWait, DEFAULT_PARK_TOKEN};
 use super::{deadline, TOKEN_HANDOFF, TOKEN_RETRY};
 use crate::error::{Error, ErrorKind, Result};
 use std::time::{Duration, Instant};
@@ -215,14 +215,6 @@ impl Semaphore {
     /// that barge in cannot starve a sleeper forever.
     #[cold]
     fn wake(&self, n: u64) {
-        let mut left = n;
-        let filter = |_| {
-            if left == 0 {
-                return FilterOp::Stop;
-            }
-            left -= 1;
-            FilterOp::Unpark
-        };
         let callback = |result: plc::UnparkResult| {
             let woken = result.unparked_threads as u64;
             let mut token = TOKEN_RETRY;
@@ -249,7 +241,7 @@ impl Semaphore {
             token
         };
         // SAFETY: own address; callbacks neither panic nor re-enter.
-        unsafe { plc::unpark_filter(self.key(), filter, callback) };
+        unsafe { plc::unpark_some(self.key(), usize::try_from(n).unwrap_or(usize::MAX), callback) };
     }
 }
 

@@ -11,7 +11,7 @@
 //! first instruction pays another futex call, and on a busy machine that is
 //! most of them.
 
-use super::park::{self as plc, FilterOp, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+use super::park::{self as plc, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Instant;
 
@@ -75,20 +75,12 @@ impl Sleepers {
 
     #[cold]
     fn wake(&self, n: usize) -> usize {
-        let mut left = n;
-        let filter = |_| {
-            if left == 0 {
-                return FilterOp::Stop;
-            }
-            left -= 1;
-            FilterOp::Unpark
-        };
         let callback = |r: plc::UnparkResult| {
             self.count.fetch_sub(r.unparked_threads, SeqCst);
             DEFAULT_UNPARK_TOKEN
         };
         // SAFETY: the key is our own count's address; the callbacks only
         // count.
-        unsafe { plc::unpark_filter(self.key(), filter, callback) }.unparked_threads
+        unsafe { plc::unpark_some(self.key(), n, callback) }.unparked_threads
     }
 }
