@@ -13,7 +13,7 @@
 //! set (release hands the lock or the units straight to the woken thread).
 
 use super::park::set_be_fair;
-use super::{Barrier, Condition, ConditionLock, Event, Lock, RLock, Semaphore};
+use super::{Barrier, Condition, ConditionLock, Event, Lock, RLock, Semaphore, Sleepers};
 use crate::error::ErrorKind;
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -649,5 +649,87 @@ fn loom_barrier_timeout() {
             other => panic!("one party passed and the other did not: {other:?}"),
         }
         assert!(!b.has_waiters());
+    });
+}
+
+// ---- Sleepers ---------------------------------------------------------------
+
+/// A flag guarded by a mutex, waited for through `Sleepers` as the queues
+/// and futures do: check under the mutex, sleep releasing it, wake with it
+/// held.
+struct Flag {
+    set: loom::sync::Mutex<bool>,
+    sleepers: Sleepers,
+}
+
+impl Flag {
+    /// Waits for the flag; false if `timeout` (any `Some`: may expire at
+    /// any point under loom) ran out first.
+    fn wait(&self, timeout: Option<Duration>) -> bool {
+        let mut set = self.set.lock().unwrap();
+        while !*set {
+            if !self
+                .sleepers
+                .sleep(move || drop(set), timeout.map(|d| std::time::Instant::now() + d))
+            {
+                return *self.set.lock().unwrap();
+            }
+            set = self.set.lock().unwrap();
+        }
+        true
+    }
+
+    fn raise(&self, all: bool) {
+        let mut set = self.set.lock().unwrap();
+        *set = true;
+        if all {
+            self.sleepers.wake_all();
+        } else {
+            self.sleepers.wake_one();
+        }
+        drop(set);
+    }
+}
+
+/// Two waiters, one of them timed, and a wake_all: nobody sleeps forever
+/// (a lost wake-up is a loom deadlock) and the count of sleepers ends at 0
+/// however the timed one left.
+#[test]
+fn loom_sleepers_wake_all_and_timeouts() {
+    check(|| {
+        let f = Arc::new(Flag {
+            set: loom::sync::Mutex::new(false),
+            sleepers: Sleepers::new(),
+        });
+        let timed = {
+            let f = f.clone();
+            thread::spawn(move || f.wait(LONG))
+        };
+        let forever = {
+            let f = f.clone();
+            thread::spawn(move || f.wait(None))
+        };
+        f.raise(true);
+        assert!(forever.join().unwrap());
+        let _ = timed.join().unwrap();
+        assert!(!f.sleepers.any_for_tests());
+    });
+}
+
+/// One waiter, one wake_one: the waiter is always woken.
+#[test]
+fn loom_sleepers_wake_one() {
+    check(|| {
+        let f = Arc::new(Flag {
+            set: loom::sync::Mutex::new(false),
+            sleepers: Sleepers::new(),
+        });
+        let waiter = {
+            let f = f.clone();
+            thread::spawn(move || f.wait(None))
+        };
+        f.raise(false);
+        assert!(waiter.join().unwrap());
+        assert!(!f.sleepers.any_for_tests());
     });
 }

@@ -11,8 +11,8 @@
 //! first instruction pays another futex call, and on a busy machine that is
 //! most of them.
 
+use super::atomic::{AtomicUsize, Ordering::SeqCst};
 use super::park::{self as plc, ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Instant;
 
 /// A counted set of sleeping threads; see the module documentation.
@@ -21,7 +21,7 @@ use std::time::Instant;
 /// out, must take that mutex before it leaves, so the structure is alive
 /// for the whole wake. (A wake after the unlock could reach a structure
 /// that its last user has freed, and whatever now parks at its address.)
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Sleepers {
     /// Threads parked on this field's address.
     count: AtomicUsize,
@@ -29,10 +29,16 @@ pub(crate) struct Sleepers {
 
 impl Sleepers {
     /// Nobody asleep.
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Sleepers {
             count: AtomicUsize::new(0),
         }
+    }
+
+    /// Whether any thread is counted as asleep (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn any_for_tests(&self) -> bool {
+        self.count.load(SeqCst) != 0
     }
 
     fn key(&self) -> usize {
