@@ -647,6 +647,47 @@ static int add_fn(void *p) {
     return 0;
 }
 
+/* fork() while threads are ending: every thread object the child inherits
+ * either is still running (the child's copy is then marked ended) or has
+ * ended; none may be caught between leaving the registry and being marked
+ * done, which would make its join wait forever in the child. */
+#define ENDING 8
+static pyth_thread_t *g_ending[ENDING];
+
+static int quick_fn(void *p) {
+    (void)p;
+    return 0;
+}
+
+static void join_ending_child(int fd, void *arg) {
+    (void)arg;
+    for (int k = 0; k < ENDING; k++) {
+        if (pyth_thread_join(g_ending[k], 10.0) != PYTH_OK || pyth_thread_is_alive(g_ending[k])) {
+            say(fd, "stuck\n");
+            return;
+        }
+    }
+    say(fd, "ok\n");
+}
+
+TEST(fork_while_threads_end) {
+    long rounds = ITERS(40);
+    for (long r = 0; r < rounds && !h_failures; r++) {
+        for (int k = 0; k < ENDING; k++) {
+            g_ending[k] = pyth_thread_new(quick_fn, NULL, NULL, PYTH_DAEMON_INHERIT);
+            CHECK_STATUS(pyth_thread_start(g_ending[k]), PYTH_OK);
+        }
+        child_result cr;
+        CHECK(run_child(join_ending_child, NULL, 60, &cr));
+        CHECK(WIFEXITED(cr.status) && WEXITSTATUS(cr.status) == 0);
+        CHECK(strcmp(cr.out, "ok\n") == 0);
+        for (int k = 0; k < ENDING; k++) {
+            CHECK_STATUS(pyth_thread_join(g_ending[k], 60.0), PYTH_OK);
+            pyth_thread_free(g_ending[k]);
+        }
+    }
+}
+
 TEST(thousand_threads_started_and_joined) {
     size_t base = pyth_active_count();
     long n = ITERS(1000);
@@ -730,6 +771,7 @@ int main(int argc, char **argv) {
     RUN_IF(fork_from_a_thread);
     RUN_IF(fork_from_a_foreign_pthread);
     RUN_IF(fork_child_exit_waits_too);
+    RUN_IF(fork_while_threads_end);
     RUN_IF(thousand_threads_started_and_joined);
     RUN_IF(two_hundred_alive_at_once);
     return REPORT();

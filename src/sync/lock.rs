@@ -229,12 +229,15 @@ impl Lock {
         let callback = |result: plc::UnparkResult| {
             // Checked again here, and changed by compare-and-swap: two
             // threads releasing a lock held once may both have seen it
-            // locked above; the second must fail, not unlock it again (or
-            // unlock it for whoever took it since).
+            // locked above; the second must fail, not report success.
             let mut state = self.state.load(Relaxed);
             loop {
                 if state & LOCKED == 0 {
-                    // A woken thread just tries again.
+                    // A woken thread just tries again; with nobody left
+                    // parked, the next release need not come this way.
+                    if !result.have_more_threads {
+                        self.state.fetch_and(!PARKED, Relaxed);
+                    }
                     was_unlocked = true;
                     return TOKEN_RETRY;
                 }

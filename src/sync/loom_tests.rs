@@ -716,20 +716,37 @@ fn loom_sleepers_wake_all_and_timeouts() {
     });
 }
 
-/// One waiter, one wake_one: the waiter is always woken.
+/// Two waiters each take one item; two puts each add one and wake one
+/// sleeper, whether the first woken waiter has run yet or not. Every
+/// interleaving must end with both served (a lost wake-up is a loom
+/// deadlock) and nobody counted as asleep.
 #[test]
-fn loom_sleepers_wake_one() {
+fn loom_sleepers_wake_one_each() {
     check(|| {
-        let f = Arc::new(Flag {
-            set: loom::sync::Mutex::new(false),
-            sleepers: Sleepers::new(),
-        });
-        let waiter = {
-            let f = f.clone();
-            thread::spawn(move || f.wait(None))
-        };
-        f.raise(false);
-        assert!(waiter.join().unwrap());
-        assert!(!f.sleepers.any_for_tests());
+        let items = Arc::new((loom::sync::Mutex::new(0usize), Sleepers::new()));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let items = items.clone();
+                thread::spawn(move || {
+                    let (m, sleepers) = &*items;
+                    let mut n = m.lock().unwrap();
+                    while *n == 0 {
+                        sleepers.sleep(move || drop(n), None);
+                        n = m.lock().unwrap();
+                    }
+                    *n -= 1;
+                })
+            })
+            .collect();
+        for _ in 0..2 {
+            let (m, sleepers) = &*items;
+            let mut n = m.lock().unwrap();
+            *n += 1;
+            sleepers.wake_one();
+            drop(n);
+        }
+        waiters.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(*items.0.lock().unwrap(), 0);
+        assert!(!items.1.any_for_tests());
     });
 }

@@ -21,7 +21,11 @@ fn get<T: Clone>(m: &Mutex<Option<T>>) -> Option<T> {
 }
 
 fn put<T>(m: &Mutex<Option<T>>, v: Option<T>) {
-    *m.lock().unwrap_or_else(|e| e.into_inner()) = v;
+    let old = std::mem::replace(&mut *m.lock().unwrap_or_else(|e| e.into_inner()), v);
+    // Dropped after the lock: the old hook may own anything (a local, an
+    // executor whose workers run the hooks), and its drop may need locks
+    // that come before this one, or this one.
+    drop(old);
 }
 
 /// Sets the hook run in every thread started afterwards, before its
@@ -113,4 +117,36 @@ pub fn stack_size(size: usize) -> Result<usize> {
 /// The stack size for new threads (`threading.stack_size()`); 0: default.
 pub fn get_stack_size() -> usize {
     STACK_SIZE.load(Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Replacing a hook drops the old one after the lock: its drop may use
+    /// the hooks itself (here it reads the trace hook; under the lock that
+    /// would deadlock on the same mutex).
+    #[test]
+    fn replaced_hook_is_dropped_outside_the_lock() {
+        struct ReadsHooks;
+        impl Drop for ReadsHooks {
+            fn drop(&mut self) {
+                let _ = gettrace();
+            }
+        }
+        let owned = ReadsHooks;
+        settrace(Some(Arc::new(move |_| {
+            let _ = &owned;
+        })));
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            settrace(None);
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("settrace(None) deadlocked dropping the old hook");
+        assert!(gettrace().is_none());
+    }
 }

@@ -44,11 +44,30 @@ pub(crate) fn add(t: Thread) {
     lock().threads.push(t);
 }
 
-pub(crate) fn remove(t: &Thread) {
-    let mut st = lock();
+fn take_out(st: &mut State, t: &Thread) {
     if let Some(i) = st.threads.iter().position(|x| x == t) {
         st.threads.swap_remove(i);
     }
+}
+
+/// Takes `t` out of the registry (a start that failed).
+pub(crate) fn remove(t: &Thread) {
+    let mut st = lock();
+    take_out(&mut st, t);
+}
+
+/// The calling thread `t` ends: it leaves the registry, forgets itself as
+/// the current thread, and is marked done, all under the registry's lock.
+/// A fork() between leaving and being marked done would give the child a
+/// thread object that no list names and nothing will ever mark done: its
+/// `join` would wait forever.
+pub(crate) fn remove_and_finish(t: &Thread) {
+    let mut st = lock();
+    take_out(&mut st, t);
+    super::tls::set_current(0);
+    // Wakes joiners through the parking lot, whose locks come after the
+    // registry's in the library's lock order.
+    t.mark_done();
 }
 
 /// Every alive thread (`threading.enumerate()`).
@@ -135,9 +154,7 @@ struct DummyGuard(Thread);
 
 impl Drop for DummyGuard {
     fn drop(&mut self) {
-        remove(&self.0);
-        super::tls::set_current(0);
-        self.0.mark_done();
+        remove_and_finish(&self.0);
     }
 }
 

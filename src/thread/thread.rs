@@ -371,9 +371,7 @@ impl Thread {
         // Python's order: thread-local values go first, then the thread
         // leaves enumerate(), then join() returns.
         super::local::thread_exit();
-        registry::remove(self);
-        tls::set_current(0);
-        self.mark_done();
+        registry::remove_and_finish(self);
     }
 }
 
