@@ -247,6 +247,13 @@ struct WaiterState {
     wake_on_failure: bool,
 }
 
+impl WaiterState {
+    /// Whether what the waiter waits for has happened.
+    fn ready(&self) -> bool {
+        self.completed.len() >= self.wake_at || (self.failed && self.wake_on_failure)
+    }
+}
+
 impl Waiter {
     fn new() -> Arc<Waiter> {
         Arc::new(Waiter {
@@ -264,25 +271,23 @@ impl Waiter {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.completed.push(index);
         st.failed |= failed;
-        if st.completed.len() >= st.wake_at || (failed && st.wake_on_failure) {
+        if st.ready() {
             self.sleepers.wake_all();
         }
     }
 
-    /// Waits until `ready` holds for the state or the deadline passes;
-    /// `wake_at` and `wake_on_failure` say which completions can make it
-    /// hold (see `WaiterState`).
+    /// Waits until `wake_at` futures have completed (or one failed, with
+    /// `wake_on_failure`) or the deadline passes.
     fn wait_until(
         &self,
         deadline: Option<Instant>,
         wake_at: usize,
         wake_on_failure: bool,
-        mut ready: impl FnMut(&WaiterState) -> bool,
     ) -> MutexGuard<'_, WaiterState> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.wake_at = wake_at;
         st.wake_on_failure = wake_on_failure;
-        while !ready(&st) {
+        while !st.ready() {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
@@ -306,20 +311,12 @@ pub fn wait(fs: &[Future], timeout: Option<Duration>, return_when: ReturnWhen) -
         f.watch(&w, i);
     }
     let n = fs.len();
-    let met = |st: &WaiterState| {
-        let done = st.completed.len();
-        match return_when {
-            ReturnWhen::FirstCompleted => done > 0 || n == 0,
-            ReturnWhen::FirstException => st.failed || done == n,
-            ReturnWhen::AllCompleted => done == n,
-        }
-    };
     let (wake_at, wake_on_failure) = match return_when {
-        ReturnWhen::FirstCompleted => (1, false),
+        ReturnWhen::FirstCompleted => (n.min(1), false),
         ReturnWhen::FirstException => (n, true),
         ReturnWhen::AllCompleted => (n, false),
     };
-    let result = met(&w.wait_until(deadline_of(timeout), wake_at, wake_on_failure, met));
+    let result = w.wait_until(deadline_of(timeout), wake_at, wake_on_failure).ready();
     for f in fs {
         f.unwatch(&w);
     }
@@ -338,7 +335,7 @@ pub fn as_completed(fs: &[Future], timeout: Option<Duration>, mut each: impl FnM
     let mut yielded = 0;
     while yielded < fs.len() {
         let batch: Vec<usize> = {
-            let st = w.wait_until(deadline, yielded + 1, false, |st| st.completed.len() > yielded);
+            let st = w.wait_until(deadline, yielded + 1, false);
             if st.completed.len() == yielded {
                 break;
             }

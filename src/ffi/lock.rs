@@ -64,7 +64,7 @@ unsafe extern "C" fn lock_acquire(lock: *mut pyth_lock_t, blocking: bool, timeou
         let lock: &Lock = &unsafe { handle::get::<LockLine, _>(lock, Kind::Lock)? }.lock;
         if blocking && timeout == PYTH_FOREVER {
             // The fast path has just tried (a valid handle passed it).
-            lock.acquire_contended();
+            lock.acquire_slow(None);
             return Ok(PYTH_OK);
         }
         let timeout = parse_acquire(blocking, timeout, LOCK_NEGATIVE, NONBLOCKING_TIMEOUT)?;
@@ -93,7 +93,7 @@ unsafe extern "C" fn lock_release(lock: *mut pyth_lock_t) -> pyth_status {
         // SAFETY: as above.
         let lock: &Lock = &unsafe { handle::get::<LockLine, _>(lock, Kind::Lock)? }.lock;
         // The fast path has just tried (a valid handle passed it).
-        lock.release_contended()?;
+        lock.release_slow()?;
         Ok(PYTH_OK)
     })
 }

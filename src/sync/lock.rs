@@ -107,21 +107,6 @@ impl Lock {
         self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_ok()
     }
 
-    /// `acquire` after a failed `fast_acquire`: straight to the slow path,
-    /// which starts with a load. A second compare-and-swap here would take
-    /// the contended line away from the holder once more.
-    #[inline]
-    pub(crate) fn acquire_contended(&self) {
-        self.acquire_slow(None);
-    }
-
-    /// `release` after a failed `fast_release` (someone parked, or not
-    /// held): straight to the slow path, for the same reason.
-    #[inline]
-    pub(crate) fn release_contended(&self) -> Result<()> {
-        self.release_slow()
-    }
-
     /// Whether the lock is held by some thread.
     #[inline]
     pub fn locked(&self) -> bool {
@@ -165,8 +150,12 @@ impl Lock {
         self.state.fetch_and(!PARKED, Relaxed);
     }
 
+    /// The slow path; the C boundary calls it directly after a failed
+    /// `fast_acquire`, since starting it with another compare-and-swap
+    /// would take the contended line from the holder once more (it starts
+    /// with a load).
     #[cold]
-    fn acquire_slow(&self, deadline: Option<Instant>) -> bool {
+    pub(crate) fn acquire_slow(&self, deadline: Option<Instant>) -> bool {
         let mut spin = SpinWait::new();
         let mut state = self.state.load(Relaxed);
         loop {
@@ -219,8 +208,10 @@ impl Lock {
         }
     }
 
+    /// The slow path; the C boundary calls it directly after a failed
+    /// `fast_release` (someone parked, or not held), for the same reason.
     #[cold]
-    fn release_slow(&self) -> Result<()> {
+    pub(crate) fn release_slow(&self) -> Result<()> {
         const UNLOCKED: Error = Error::new(ErrorKind::Runtime, "release unlocked lock");
         if self.state.load(Relaxed) & LOCKED == 0 {
             return Err(UNLOCKED);
