@@ -222,6 +222,38 @@ __attribute__((unused)) static h_thread spawn_blocked(void *(*fn)(void *), void 
     return t;
 }
 
+/* ---- a thread timing one blocking call ------------------------------------ */
+
+/* w->call(w) runs in its own thread: its status and duration are recorded,
+ * `tid` is set when it starts and `done` when it returns. The union names
+ * the primitive as each test file calls it. */
+typedef struct h_waiter {
+    pyth_status (*call)(struct h_waiter *w);
+    union {
+        pyth_lock_t *lock;
+        pyth_semaphore_t *s;
+        pyth_event_t *e;
+    };
+    bool blocking;
+    double timeout;
+    atomic_int *acquired; /* if set, counts the calls that returned PYTH_OK */
+    atomic_int tid;
+    atomic_int done;
+    pyth_status st;
+    double elapsed;
+} h_waiter;
+
+__attribute__((unused)) static void *h_waiter_fn(void *p) {
+    h_waiter *w = p;
+    atomic_store(&w->tid, h_gettid());
+    double t0 = now_s();
+    w->st = w->call(w);
+    w->elapsed = now_s() - t0;
+    if (w->st == PYTH_OK && w->acquired) atomic_fetch_add(w->acquired, 1);
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
 /* ---- signal storms: timed waits must survive EINTR ----------------------- */
 
 /* SIGUSR1 sent to one thread every 2 ms, with a handler installed without

@@ -2,23 +2,14 @@
 #include "harness.h"
 #include <math.h>
 
-typedef struct {
-    pyth_event_t *e;
-    double timeout;
-    atomic_int tid;
-    atomic_int done;
-    pyth_status st;
-    double elapsed;
-} waiter;
+typedef h_waiter waiter;
 
+static pyth_status wait_call(h_waiter *w) { return pyth_event_wait(w->e, w->timeout); }
+
+/* Times pyth_event_wait in its own thread (see h_waiter). */
 static void *waiter_fn(void *p) {
-    waiter *w = p;
-    atomic_store(&w->tid, h_gettid());
-    double t0 = now_s();
-    w->st = pyth_event_wait(w->e, w->timeout);
-    w->elapsed = now_s() - t0;
-    atomic_store(&w->done, 1);
-    return NULL;
+    ((waiter *)p)->call = wait_call;
+    return h_waiter_fn(p);
 }
 
 static h_thread start_blocked(waiter *w, pyth_event_t *e, double timeout) {

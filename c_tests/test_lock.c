@@ -3,24 +3,14 @@
 #include <math.h>
 
 /* A thread that acquires a lock (it does not release it: any thread may). */
-typedef struct {
-    pyth_lock_t *lock;
-    bool blocking;
-    double timeout;
-    atomic_int tid;
-    atomic_int done;
-    pyth_status st;
-    double elapsed;
-} waiter;
+typedef h_waiter waiter;
 
+static pyth_status acquire_call(h_waiter *w) { return pyth_lock_acquire(w->lock, w->blocking, w->timeout); }
+
+/* Times pyth_lock_acquire in its own thread (see h_waiter). */
 static void *waiter_fn(void *p) {
-    waiter *w = p;
-    atomic_store(&w->tid, h_gettid());
-    double t0 = now_s();
-    w->st = pyth_lock_acquire(w->lock, w->blocking, w->timeout);
-    w->elapsed = now_s() - t0;
-    atomic_store(&w->done, 1);
-    return NULL;
+    ((waiter *)p)->call = acquire_call;
+    return h_waiter_fn(p);
 }
 
 /* Starts a waiter and waits until it sleeps inside pyth_lock_acquire. */

@@ -3,25 +3,14 @@
 #include "harness.h"
 #include <math.h>
 
-typedef struct {
-    pyth_semaphore_t *s;
-    double timeout;
-    atomic_int tid;
-    atomic_int done;
-    atomic_int *acquired;  /* shared count of successful acquires */
-    pyth_status st;
-    double elapsed;
-} waiter;
+typedef h_waiter waiter;
 
+static pyth_status acquire_call(h_waiter *w) { return pyth_semaphore_acquire(w->s, true, w->timeout); }
+
+/* Times pyth_semaphore_acquire in its own thread (see h_waiter). */
 static void *waiter_fn(void *p) {
-    waiter *w = p;
-    atomic_store(&w->tid, h_gettid());
-    double t0 = now_s();
-    w->st = pyth_semaphore_acquire(w->s, true, w->timeout);
-    w->elapsed = now_s() - t0;
-    if (w->st == PYTH_OK && w->acquired) atomic_fetch_add(w->acquired, 1);
-    atomic_store(&w->done, 1);
-    return NULL;
+    ((waiter *)p)->call = acquire_call;
+    return h_waiter_fn(p);
 }
 
 static h_thread start_blocked(waiter *w, pyth_semaphore_t *s, double timeout, atomic_int *acquired) {
