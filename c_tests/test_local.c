@@ -569,6 +569,76 @@ TEST(independent_locals) {
     pyth_local_free(b);
 }
 
+/* A dtor that sets its local again each time it runs at thread exit: the
+ * clean-up stops after a bounded number of rounds (as glibc's does for
+ * pthread keys), and the last value stays, owned by the local, until
+ * pyth_local_free destroys it. The ended thread's stack and TLS block are
+ * recycled for the next thread meanwhile; that thread's value must stay
+ * its own, and the leftover must not be lost with the old block. */
+static pyth_local_t *g_stubborn;
+static uint64_t g_stubborn_main;
+static atomic_int stubborn_resets;
+
+static void stubborn_dtor(void *p) {
+    value_dtor(p);
+    if (pyth_get_ident() != g_stubborn_main) {
+        atomic_fetch_add(&stubborn_resets, 1);
+        pyth_local_set(g_stubborn, mkvalue(7));
+    }
+}
+
+static int stubborn_fn(void *arg) {
+    (void)arg;
+    return pyth_local_set(g_stubborn, mkvalue(7)) == PYTH_OK ? 0 : 1;
+}
+
+static void *stubborn_pthread(void *arg) {
+    stubborn_fn(arg);
+    return NULL;
+}
+
+static void leftover_case(bool libpyth_thread) {
+    reset_counts();
+    atomic_store(&stubborn_resets, 0);
+    g_stubborn_main = pyth_get_ident();
+    g_stubborn = pyth_local_new(NULL, NULL, stubborn_dtor);
+    if (libpyth_thread) {
+        pyth_thread_t *t = pyth_thread_new(stubborn_fn, NULL, NULL, 0);
+        CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+        CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+        pyth_thread_free(t);
+    } else {
+        join_within(spawn(stubborn_pthread, NULL), 60);
+    }
+    /* Every round destroyed one value and set another; one is left. */
+    int rounds = atomic_load(&stubborn_resets);
+    CHECK(rounds >= 1 && rounds <= 8);
+    CHECK_EQ(atomic_load(&dtor_calls), rounds);
+
+    /* The next thread, likely on the same stack, holds a value of its own
+     * while the local is freed. */
+    pyth_event_t *go = pyth_event_new();
+    atomic_int ready = 0;
+    holder h = {g_stubborn, NULL, go, &ready, 8, NULL};
+    pyth_thread_t *t2 = pyth_thread_new(holder_fn, &h, NULL, 0);
+    CHECK_STATUS(pyth_thread_start(t2), PYTH_OK);
+    CHECK(WAIT_UNTIL(atomic_load(&ready) == 1, 60));
+    CHECK_STATUS(pyth_local_free(g_stubborn), PYTH_OK);
+    /* The leftover 7 and the holder's 8, each once. */
+    CHECK_EQ(atomic_load(&dtor_calls), rounds + 2);
+    CHECK_EQ(atomic_load(&dtor_owner_sum), 7L * (rounds + 1) + 8);
+    CHECK_EQ(atomic_load(&dtor_bad), 0);
+    pyth_event_set(go);
+    CHECK_STATUS(pyth_thread_join(t2, 60.0), PYTH_OK);
+    pyth_thread_free(t2);
+    pyth_event_free(go);
+    /* Freed: the holder's exit found nothing more to destroy. */
+    CHECK_EQ(atomic_load(&dtor_calls), rounds + 2);
+}
+
+TEST(exit_dtor_leftover_outlives_libpyth_thread) { leftover_case(true); }
+TEST(exit_dtor_leftover_outlives_plain_pthread) { leftover_case(false); }
+
 int main(void) {
     RUN(get_without_init_is_null);
     RUN(set_replaces_and_destroys_old);
@@ -584,5 +654,7 @@ int main(void) {
     RUN(many_locals);
     RUN(bad_handles);
     RUN(independent_locals);
+    RUN(exit_dtor_leftover_outlives_libpyth_thread);
+    RUN(exit_dtor_leftover_outlives_plain_pthread);
     return REPORT();
 }

@@ -1,9 +1,11 @@
 //! Thread-local data, as Python's `threading.local`, for word-sized values.
 //!
 //! Each `Local` owns an index; each thread that uses locals has a table of
-//! slots, found through one initial-exec TLS word (see `tls`), so `get` is
-//! a few loads with no lock, hash or call. Tables are split into chunks
-//! that never move (chunk k holds `32 << k` slots), so there is no limit on
+//! slots, found through an initial-exec TLS word (see `tls`). Tables are
+//! split into chunks that never move (chunk k holds `32 << k` slots); chunk
+//! 0 sits in the thread's TLS block itself, so `get` of one of the first 32
+//! locals is a single TLS-relative load, with no lock, hash or call, and
+//! there is still no limit on
 //! the number of locals and another thread can clear a slot safely while
 //! its owner runs: each value is taken exactly once, by an atomic swap,
 //! either by its thread (`set`, exit) or by `Local`'s drop.
@@ -22,16 +24,72 @@ const BASE_SHIFT: u32 = 5;
 const BASE: usize = 1 << BASE_SHIFT;
 const CHUNKS: usize = 48;
 
+/// The tag bit of the TLS `locals` word: the table's chunk 0 is the one in
+/// this thread's TLS block.
+const INLINE: usize = 1;
+
 #[derive(Default)]
 struct Slot {
     value: AtomicUsize,
     inited: AtomicBool,
 }
 
+/// A slot of any chunk.
+#[derive(Clone, Copy)]
+struct SlotRef<'a> {
+    value: &'a AtomicUsize,
+    inited: &'a AtomicBool,
+}
+
+impl<'a> From<&'a Slot> for SlotRef<'a> {
+    fn from(s: &'a Slot) -> Self {
+        SlotRef {
+            value: &s.value,
+            inited: &s.inited,
+        }
+    }
+}
+
+/// A thread's first `BASE` slots. It normally lives in the thread's TLS
+/// block (see `tls`), so that `get` is one TLS-relative load of a value;
+/// values and flags are apart so that the load is of a plain word. Value
+/// `BASE` is never written: locals beyond chunk 0 read it, find 0, and take
+/// the longer way.
+#[repr(C)]
+pub(crate) struct Chunk0 {
+    values: [AtomicUsize; BASE + 1],
+    inited: [AtomicBool; BASE],
+}
+
+impl Chunk0 {
+    pub(crate) const fn new() -> Chunk0 {
+        Chunk0 {
+            values: [const { AtomicUsize::new(0) }; BASE + 1],
+            inited: [const { AtomicBool::new(false) }; BASE],
+        }
+    }
+
+    /// Slot `off` (< BASE).
+    #[inline(always)]
+    fn slot(&self, off: usize) -> SlotRef<'_> {
+        debug_assert!(off < BASE);
+        // SAFETY: off < BASE, and both arrays are at least that long.
+        unsafe {
+            SlotRef {
+                value: self.values.get_unchecked(off),
+                inited: self.inited.get_unchecked(off),
+            }
+        }
+    }
+}
+
 struct Table {
-    /// Chunk 0 lives in the table itself: the first 32 locals, the usual
-    /// case, are one dependent load away from the TLS word.
-    first: [Slot; BASE],
+    /// Chunk 0: the one in the thread's TLS block, or one on the heap for a
+    /// thread that may outlive its TLS block while the table is still
+    /// reachable (see `my_table`, `keep_on_heap`). Changed only under the
+    /// globals lock, by the owning thread.
+    first: AtomicPtr<Chunk0>,
+    first_on_heap: AtomicBool,
     /// Chunks 1.. (chunk 0's entry is unused).
     chunks: [AtomicPtr<Slot>; CHUNKS],
 }
@@ -50,18 +108,18 @@ fn chunk_len(k: usize) -> usize {
 
 impl Table {
     #[inline(always)]
-    fn slot(&self, index: usize) -> Option<&Slot> {
+    fn slot(&self, index: usize) -> Option<SlotRef<'_>> {
         let (k, off) = split(index);
         self.slot_at(k, off)
     }
 
     /// The slot at a split index (see `split`: `k < CHUNKS`).
     #[inline(always)]
-    fn slot_at(&self, k: usize, off: usize) -> Option<&Slot> {
+    fn slot_at(&self, k: usize, off: usize) -> Option<SlotRef<'_>> {
         debug_assert!(k < CHUNKS && off < chunk_len(k));
         if k == 0 {
-            // SAFETY: off < BASE for chunk 0.
-            return Some(unsafe { self.first.get_unchecked(off) });
+            // SAFETY: chunk 0 lives as long as the table is reachable.
+            return Some(unsafe { &*self.first.load(Acquire) }.slot(off));
         }
         // SAFETY: split() yields k < CHUNKS for every index below 2^53.
         let chunk = unsafe { self.chunks.get_unchecked(k) }.load(Acquire);
@@ -70,10 +128,10 @@ impl Table {
         }
         // SAFETY: chunk k has chunk_len(k) > off slots and lives as long as
         // the table.
-        Some(unsafe { &*chunk.add(off) })
+        Some(unsafe { &*chunk.add(off) }.into())
     }
 
-    fn slot_or_grow(&self, index: usize) -> &Slot {
+    fn slot_or_grow(&self, index: usize) -> SlotRef<'_> {
         if let Some(s) = self.slot(index) {
             return s;
         }
@@ -93,6 +151,10 @@ impl Drop for Table {
                 // SAFETY: allocated in slot_or_grow as a boxed slice of this length.
                 drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, chunk_len(k))) });
             }
+        }
+        if self.first_on_heap.load(Relaxed) {
+            // SAFETY: boxed by my_table or keep_on_heap, owned by the table.
+            drop(unsafe { Box::from_raw(self.first.load(Relaxed)) });
         }
     }
 }
@@ -128,9 +190,12 @@ pub struct Local {
     index: usize,
     /// `split(index)`, computed once.
     at: (usize, usize),
-    /// All ones for a local in chunk 0, else 0: the fast paths AND it with
-    /// the table address and test once for "no table or not chunk 0".
-    chunk0_mask: usize,
+    /// Byte offset of this local's value in chunk 0; for a local beyond
+    /// chunk 0, of the value that is never written.
+    tls_off: usize,
+    /// `INLINE` for a local in chunk 0, else 0: `set` tests it against the
+    /// TLS word once for "table present, chunk 0 in TLS, local in chunk 0".
+    inline_bit: usize,
     /// Whether `meta.dtor` is set, kept here so `set` without a dtor never
     /// follows the pointer to `meta`.
     has_dtor: bool,
@@ -161,10 +226,13 @@ impl Local {
             }
         };
         let at = split(index);
+        let in_chunk0 = at.0 == 0;
         Local {
             index,
             at,
-            chunk0_mask: if at.0 == 0 { usize::MAX } else { 0 },
+            tls_off: std::mem::offset_of!(Chunk0, values)
+                + std::mem::size_of::<usize>() * if in_chunk0 { at.1 } else { BASE },
+            inline_bit: if in_chunk0 { INLINE } else { 0 },
             has_dtor,
             meta,
         }
@@ -177,27 +245,25 @@ impl Local {
         self.get_fast().unwrap_or_else(|| self.get_slow())
     }
 
-    /// `get` when this thread's slot exists and was initialised: a TLS
-    /// word, a chunk pointer and the slot, no call. Laid out so that the
-    /// usual case, one of the first `BASE` locals, runs straight through.
+    /// `get` when this thread's slot exists and was initialised. A non-zero
+    /// value in the TLS block's chunk 0 is the answer, with no further test:
+    /// only a thread whose table uses that chunk writes it, and its exit
+    /// clears it.
     #[inline(always)]
     pub(crate) fn get_fast(&self) -> Option<usize> {
-        let t = tls::locals() & self.chunk0_mask;
-        if t == 0 {
-            return self.get_fast_chunked(tls::locals());
-        }
-        // SAFETY: the word holds this thread's live table; off < BASE.
-        let slot = unsafe { (*(t as *const Table)).first.get_unchecked(self.at.1) };
-        let v = slot.value.load(Acquire);
+        let v = tls::chunk0_word(self.tls_off);
         if v != 0 {
             return Some(v);
         }
-        slot.inited.load(Relaxed).then_some(0)
+        self.get_fast_table()
     }
 
+    /// `get_fast` for a value of 0, a local beyond chunk 0, or a chunk 0 on
+    /// the heap: through the table.
     #[cold]
     #[inline(never)]
-    fn get_fast_chunked(&self, t: usize) -> Option<usize> {
+    fn get_fast_table(&self) -> Option<usize> {
+        let t = tls::locals() & !INLINE;
         if t == 0 {
             return None;
         }
@@ -207,18 +273,18 @@ impl Local {
         (v != 0 || slot.inited.load(Relaxed)).then_some(v)
     }
 
-    /// `set` when this thread's slot exists; false: use `set`.
+    /// `set` when this thread's slot is in its TLS block; false: use `set`.
     #[inline(always)]
     pub(crate) fn set_fast(&self, value: usize) -> bool {
-        let t = tls::locals() & self.chunk0_mask;
-        if t == 0 {
+        let (w, chunk) = tls::locals_and_chunk0();
+        if w & self.inline_bit == 0 {
             return false;
         }
-        // SAFETY: the word holds this thread's live table; off < BASE.
-        let slot = unsafe { (*(t as *const Table)).first.get_unchecked(self.at.1) };
+        // SAFETY: the tag says the table uses this thread's TLS chunk.
+        let slot = unsafe { &*chunk }.slot(self.at.1);
         // A plain store, not a test: the line is being written anyway.
         slot.inited.store(true, Relaxed);
-        self.store(slot, value);
+        self.store(slot.value, value);
         true
     }
 
@@ -229,7 +295,7 @@ impl Local {
             return slot.value.load(Relaxed);
         }
         let v = self.meta.init.as_ref().map_or(0, |init| init());
-        self.store(slot, v);
+        self.store(slot.value, v);
         v
     }
 
@@ -238,21 +304,21 @@ impl Local {
     pub fn set(&self, value: usize) {
         let slot = my_table().slot_or_grow(self.index);
         slot.inited.store(true, Relaxed);
-        self.store(slot, value);
+        self.store(slot.value, value);
     }
 
     #[inline(always)]
-    fn store(&self, slot: &Slot, value: usize) {
+    fn store(&self, cell: &AtomicUsize, value: usize) {
         // Only this thread writes its slot; another thread only takes the
         // value out when the local is freed, which may not race with a set
         // (the handle would be in use after free). A load and a store, not
         // a swap, keep set at pthread_setspecific's cost.
         if !self.has_dtor {
-            slot.value.store(value, Release);
+            cell.store(value, Release);
             return;
         }
-        let old = slot.value.load(Relaxed);
-        slot.value.store(value, Release);
+        let old = cell.load(Relaxed);
+        cell.store(value, Release);
         if old != 0 && old != value {
             self.destroy(old);
         }
@@ -294,25 +360,37 @@ impl Drop for Local {
 
 /// The calling thread's table, created and registered on first use.
 fn my_table() -> &'static Table {
-    let t = tls::locals();
+    let t = tls::locals() & !INLINE;
     if t != 0 {
         // SAFETY: the word holds this thread's live table.
         return unsafe { &*(t as *const Table) };
     }
+    // Any thread, libpyth's or not: clean up when its OS thread ends. A
+    // thread past that point (a TLS destructor using locals, including
+    // thread_exit's own dtors) may lose its TLS block while its table is
+    // still reachable, so its chunk 0 goes on the heap; thread_exit's next
+    // round takes the table apart, or keeps it reachable by Local::drop.
+    let guarded = EXIT_GUARD
+        .try_with(|g| {
+            g.try_borrow_mut()
+                .map(|mut g| {
+                    g.get_or_insert_with(|| ExitGuard);
+                })
+                .is_ok()
+        })
+        .unwrap_or(false);
+    let first = if guarded {
+        tls::chunk0().cast_mut()
+    } else {
+        Box::into_raw(Box::new(Chunk0::new()))
+    };
     let table: &'static Table = Box::leak(Box::new(Table {
-        first: std::array::from_fn(|_| Slot::default()),
+        first: AtomicPtr::new(first),
+        first_on_heap: AtomicBool::new(!guarded),
         chunks: std::array::from_fn(|_| AtomicPtr::default()),
     }));
     globals().tables.push(TablePtr(table));
-    tls::set_locals(table as *const Table as usize);
-    // Any thread, libpyth's or not: clean up when its OS thread ends. (If
-    // the guard is being destroyed right now, a dtor is using locals from
-    // inside thread_exit, whose next round takes care of this table.)
-    let _ = EXIT_GUARD.try_with(|g| {
-        if let Ok(mut g) = g.try_borrow_mut() {
-            g.get_or_insert_with(|| ExitGuard);
-        }
-    });
+    tls::set_locals(table as *const Table as usize | if guarded { INLINE } else { 0 });
     table
 }
 
@@ -340,12 +418,17 @@ pub(crate) fn thread_exit() {
             return;
         }
     }
+    // A table still here uses a heap chunk 0 unless this call came before
+    // the thread's TLS destructors (libpyth's threads call it from their
+    // last step); then the guard's call, which is still to come, takes the
+    // table apart, and any table its dtors make is on the heap. So no
+    // table that outlives the thread points into its TLS block.
 }
 
 /// Takes the calling thread's table apart and runs the dtors; false if it
 /// had none.
 fn exit_round() -> bool {
-    let t = tls::locals();
+    let t = tls::locals() & !INLINE;
     if t == 0 {
         return false;
     }
@@ -359,6 +442,8 @@ fn exit_round() -> bool {
         for (index, meta) in g.metas.iter().enumerate() {
             let Some(meta) = meta else { continue };
             if let Some(slot) = tref.slot(index) {
+                // A later round may reuse the TLS chunk: leave it as new.
+                slot.inited.store(false, Relaxed);
                 let v = slot.value.swap(0, AcqRel);
                 if v != 0 {
                     pending.push((meta.clone(), v));
@@ -384,7 +469,7 @@ pub(crate) fn before_fork() {
 /// In a forked child only the calling thread's table is still in use;
 /// the others' values belonged to threads that do not exist here.
 pub(crate) fn after_fork_child() {
-    let mine = TablePtr(tls::locals() as *const Table);
+    let mine = TablePtr((tls::locals() & !INLINE) as *const Table);
     crate::fork::with_held(&GLOBALS, |g| g.tables.retain(|&t| t == mine));
 }
 
