@@ -662,7 +662,10 @@ static int quick_fn(void *p) {
 static void join_ending_child(int fd, void *arg) {
     (void)arg;
     for (int k = 0; k < ENDING; k++) {
-        if (pyth_thread_join(g_ending[k], 10.0) != PYTH_OK || pyth_thread_is_alive(g_ending[k])) {
+        /* Both ways of joining: an unbounded join must not wait for an OS
+         * thread of the parent's (run_child's time limit catches a hang). */
+        double timeout = k % 2 ? PYTH_FOREVER : 10.0;
+        if (pyth_thread_join(g_ending[k], timeout) != PYTH_OK || pyth_thread_is_alive(g_ending[k])) {
             say(fd, "stuck\n");
             return;
         }

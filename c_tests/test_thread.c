@@ -286,14 +286,16 @@ TEST(join_timeout) {
     probe_fini(&p);
 }
 
-/* Several threads join the same thread; all return when it ends. */
+/* Several threads join the same thread, bounded and unbounded; all return
+ * when it ends. */
 typedef struct {
     pyth_thread_t *target;
+    double timeout;
     pyth_status st;
 } joiner;
 static int joiner_fn(void *arg) {
     joiner *j = arg;
-    j->st = pyth_thread_join(j->target, 60.0);
+    j->st = pyth_thread_join(j->target, j->timeout);
     return 0;
 }
 
@@ -306,8 +308,10 @@ TEST(many_joiners) {
     pyth_thread_t *jt[4];
     for (int i = 0; i < 4; i++) {
         j[i].target = t;
+        j[i].timeout = i % 2 ? PYTH_FOREVER : 60.0;
         j[i].st = 999;
-        jt[i] = pyth_thread_new(joiner_fn, &j[i], NULL, 0);
+        /* Daemons: a joiner stuck by a bug must not hold up the exit. */
+        jt[i] = pyth_thread_new(joiner_fn, &j[i], NULL, 1);
         CHECK_STATUS(pyth_thread_start(jt[i]), PYTH_OK);
     }
     /* The joiners stay blocked while the target runs. */
@@ -321,6 +325,60 @@ TEST(many_joiners) {
     CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
     pyth_thread_free(t);
     probe_fini(&p);
+}
+
+/* A thread's pthread key destructors run after its target, as its OS thread
+ * ends. A bounded join returns when the target is done without waiting for
+ * them; an unbounded one waits for the OS thread to be gone. */
+static pthread_key_t g_slow_key;
+static pyth_event_t *g_in_key_dtor, *g_leave_key_dtor;
+static atomic_int g_key_dtor_done;
+
+static void slow_key_dtor(void *v) {
+    (void)v;
+    pyth_event_set(g_in_key_dtor);
+    pyth_event_wait(g_leave_key_dtor, 60.0);
+    atomic_store(&g_key_dtor_done, 1);
+}
+
+static int set_slow_key(void *arg) {
+    (void)arg;
+    return pthread_setspecific(g_slow_key, &g_slow_key);
+}
+
+TEST(join_and_os_thread_teardown) {
+    CHECK_EQ(pthread_key_create(&g_slow_key, slow_key_dtor), 0);
+    g_in_key_dtor = pyth_event_new();
+    g_leave_key_dtor = pyth_event_new();
+    atomic_store(&g_key_dtor_done, 0);
+    pyth_thread_t *t = pyth_thread_new(set_slow_key, NULL, NULL, 0);
+    CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+    double t0 = now_s();
+    CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+    CHECK(now_s() - t0 < slack());
+    CHECK(!pyth_thread_is_alive(t));
+    /* The OS thread is still in its key destructor. */
+    CHECK_STATUS(pyth_event_wait(g_in_key_dtor, 60.0), PYTH_OK);
+    CHECK_EQ(atomic_load(&g_key_dtor_done), 0);
+    pyth_event_set(g_leave_key_dtor);
+    CHECK_STATUS(pyth_thread_join(t, PYTH_FOREVER), PYTH_OK);
+    CHECK_EQ(atomic_load(&g_key_dtor_done), 1);
+    pyth_thread_free(t);
+
+    /* Freed while its OS thread is still ending: released all the same. */
+    pyth_event_clear(g_in_key_dtor);
+    pyth_event_clear(g_leave_key_dtor);
+    atomic_store(&g_key_dtor_done, 0);
+    t = pyth_thread_new(set_slow_key, NULL, NULL, 0);
+    CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+    CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+    CHECK_STATUS(pyth_event_wait(g_in_key_dtor, 60.0), PYTH_OK);
+    CHECK_STATUS(pyth_thread_free(t), PYTH_OK);
+    pyth_event_set(g_leave_key_dtor);
+    CHECK(WAIT_UNTIL(atomic_load(&g_key_dtor_done) == 1, 60));
+    pyth_event_free(g_in_key_dtor);
+    pyth_event_free(g_leave_key_dtor);
+    pthread_key_delete(g_slow_key);
 }
 
 TEST(is_alive_lifecycle) {
@@ -678,6 +736,7 @@ int main(void) {
     RUN(join_current_thread);
     RUN(join_timeout);
     RUN(many_joiners);
+    RUN(join_and_os_thread_teardown);
     RUN(is_alive_lifecycle);
     RUN(ident_and_native_id);
     RUN(current_thread_is_the_handle);

@@ -80,7 +80,17 @@ extern "C" fn parent() {
     release_held();
 }
 
+/// How many fork()s lie between the first process and this one.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Which process this is in a line of forks: what a parent started (an OS
+/// thread, say) belongs to a generation the child can tell apart.
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 extern "C" fn child() {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // The parking lot first: the thread clean-up may wake joiners.
     crate::sync::fork_child();
     crate::thread::fork_child();

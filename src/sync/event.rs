@@ -62,11 +62,20 @@ impl Event {
     /// Sets the flag and wakes every waiting thread.
     #[inline]
     pub fn set(&self) {
+        drop(self.set_then_wake());
+    }
+
+    /// Sets the flag now and wakes the waiting threads when the returned
+    /// value is dropped: a caller that must set under a lock of its own
+    /// wakes after releasing it, so that a woken thread does not run
+    /// straight into that lock and sleep again.
+    #[inline]
+    pub(crate) fn set_then_wake(&self) -> Wakeup<'_> {
         let mut state = self.state.load(Relaxed);
         loop {
             if state & SET != 0 {
                 // Already set: whoever set it woke the sleepers.
-                return;
+                return Wakeup(None);
             }
             match self
                 .state
@@ -76,9 +85,7 @@ impl Event {
                 Err(s) => state = s,
             }
         }
-        if state & PARKED != 0 {
-            self.wake_all(Self::after_set(state) / GEN);
-        }
+        Wakeup((state & PARKED != 0).then(|| (self, Self::after_set(state) / GEN)))
     }
 
     /// `set` when nobody is parked: true if done (the flag is set), false
@@ -170,6 +177,18 @@ impl Event {
         };
         self.blocked.fetch_sub(1, Release);
         set
+    }
+}
+
+/// The wake-up a `set_then_wake` owes: given when dropped.
+#[must_use = "dropping it at once wakes the waiters at once"]
+pub(crate) struct Wakeup<'a>(Option<(&'a Event, u32)>);
+
+impl Drop for Wakeup<'_> {
+    fn drop(&mut self) {
+        if let Some((event, generation)) = self.0.take() {
+            event.wake_all(generation);
+        }
     }
 }
 

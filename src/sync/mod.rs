@@ -25,6 +25,7 @@ mod loom_tests;
 pub use barrier::{Barrier, BarrierAction};
 pub use condition::{Condition, ConditionLock};
 pub use event::Event;
+pub(crate) use event::Wakeup;
 pub use lock::Lock;
 pub use rlock::RLock;
 pub use semaphore::Semaphore;

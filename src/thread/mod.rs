@@ -51,7 +51,7 @@ pub fn start_new_thread(function: CFunction, arg: usize) -> Result<u64> {
         eprintln!("Exception ignored in thread started by start_new_thread: code {code}");
     }
     let arg = Box::into_raw(crate::shared::try_box(Job { function, arg })?);
-    thread::start_os_thread(entry, arg.cast()).inspect_err(|_| {
+    thread::start_os_thread(entry, arg.cast(), true).inspect_err(|_| {
         // SAFETY: the thread was not created; the box is still ours.
         drop(unsafe { Box::from_raw(arg) });
     })

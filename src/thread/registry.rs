@@ -62,12 +62,14 @@ pub(crate) fn remove(t: &Thread) {
 /// thread object that no list names and nothing will ever mark done: its
 /// `join` would wait forever.
 pub(crate) fn remove_and_finish(t: &Thread) {
-    let mut st = lock();
-    take_out(&mut st, t);
-    super::tls::set_current(0);
-    // Wakes joiners through the parking lot, whose locks come after the
-    // registry's in the library's lock order.
-    t.mark_done();
+    let _joiners = {
+        let mut st = lock();
+        take_out(&mut st, t);
+        super::tls::set_current(0);
+        t.mark_done()
+    };
+    // Joiners wake here, with the registry's lock released: a joiner woken
+    // on this CPU runs at once, and its next start or free takes that lock.
 }
 
 /// Every alive thread (`threading.enumerate()`).
@@ -221,7 +223,8 @@ pub(crate) fn after_fork_child() {
             if t.as_ptr() as usize == me {
                 survivor = Some(t);
             } else {
-                t.mark_done();
+                // Nobody waits on it in the child: wake at once.
+                drop(t.mark_done());
             }
         }
         if let Some(t) = survivor {

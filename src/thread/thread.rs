@@ -30,6 +30,16 @@ const NEW: u8 = 0;
 const RUNNING: u8 = 1;
 const DONE: u8 = 2;
 
+/// The OS thread behind a started thread is joinable, and is released
+/// exactly once: joined by the first `join` that sees the thread end, or
+/// detached when the last reference goes. Joining it, as `pthread_join`
+/// users do, lets `join()` sleep until the OS thread is gone with no
+/// wake-up call of ours, and hands its stack back to glibc's cache before
+/// the next thread starts.
+const OS_NONE: u8 = 0;
+const OS_JOINABLE: u8 = 1;
+const OS_RELEASED: u8 = 2;
+
 /// Timer states.
 const PENDING: u8 = 0;
 const FIRED: u8 = 1;
@@ -54,6 +64,21 @@ pub struct Inner {
     /// A thread not started by libpyth (`Dummy-N`): it cannot be joined.
     dummy: AtomicBool,
     timer: Option<TimerState>,
+    /// `OS_*`: whether the `pthread_t` in `ident` is still to be released.
+    os: AtomicU8,
+    /// The fork generation that started it: a forked child must not
+    /// release its parent's OS threads (one that was ending at the fork
+    /// never ends in the child, and joining it would hang).
+    os_generation: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if *self.os.get_mut() == OS_JOINABLE && *self.os_generation.get_mut() == crate::fork::generation() {
+            // SAFETY: a joinable thread of ours, never joined or detached.
+            unsafe { libc::pthread_detach(*self.ident.get_mut() as libc::pthread_t) };
+        }
+    }
 }
 
 /// A thread of control, as Python's `threading.Thread`.
@@ -134,6 +159,8 @@ impl Thread {
             done: Event::new(),
             dummy: AtomicBool::new(false),
             timer,
+            os: AtomicU8::new(OS_NONE),
+            os_generation: AtomicU64::new(0),
         };
         Ok(Thread(Shared::new(Kind::Thread, inner)?))
     }
@@ -197,6 +224,8 @@ impl Thread {
         match spawn(self.clone()) {
             Ok(ident) => {
                 self.0.ident.store(ident, Relaxed);
+                self.0.os_generation.store(crate::fork::generation(), Relaxed);
+                self.0.os.store(OS_JOINABLE, Release);
                 Ok(())
             }
             Err(e) => {
@@ -227,7 +256,35 @@ impl Thread {
         if me {
             return Err(Error::new(ErrorKind::Runtime, "cannot join current thread"));
         }
-        Ok(self.0.done.wait(timeout))
+        // Waiting forever: the first joiner waits in pthread_join itself.
+        if timeout.is_none() && self.release_os_thread() {
+            // SAFETY: claimed above, so joined once; the thread is ours.
+            unsafe { libc::pthread_join(self.0.ident.load(Relaxed) as libc::pthread_t, std::ptr::null_mut()) };
+            return Ok(true);
+        }
+        let ended = self.0.done.wait(timeout);
+        if ended && self.release_os_thread() {
+            // A bounded join does not wait for the OS thread, which may still
+            // be running TLS destructors: if it has not exited yet, the next
+            // join or the last reference releases it.
+            // SAFETY: as above.
+            if unsafe { libc::pthread_tryjoin_np(self.0.ident.load(Relaxed) as libc::pthread_t, std::ptr::null_mut()) }
+                != 0
+            {
+                self.0.os.store(OS_JOINABLE, Release);
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Claims the release of the OS thread: true once, for one caller,
+    /// if there is one to release in this process.
+    fn release_os_thread(&self) -> bool {
+        self.0
+            .os
+            .compare_exchange(OS_JOINABLE, OS_RELEASED, Acquire, Relaxed)
+            .is_ok()
+            && self.0.os_generation.load(Relaxed) == crate::fork::generation()
     }
 
     /// Whether the thread has started and not yet ended.
@@ -316,9 +373,10 @@ impl Thread {
 
     /// Marks the thread ended: used when it returns, and in a forked child
     /// for every thread that did not survive the fork.
-    pub(crate) fn mark_done(&self) {
+    /// Marks the thread ended; its joiners wake when the result is dropped.
+    pub(crate) fn mark_done(&self) -> crate::sync::Wakeup<'_> {
         self.0.state.store(DONE, Release);
-        self.0.done.set();
+        self.0.done.set_then_wake()
     }
 
     pub(crate) fn make_main(&self) {
@@ -458,7 +516,7 @@ fn spawn(thread: Thread) -> Result<u64> {
         std::ptr::null_mut()
     }
     let arg = Box::into_raw(Box::new(thread));
-    match start_os_thread(entry, arg.cast()) {
+    match start_os_thread(entry, arg.cast(), false) {
         Ok(id) => Ok(id),
         Err(e) => {
             // SAFETY: the thread was not created, so the box is still ours.
@@ -472,12 +530,15 @@ fn spawn(thread: Thread) -> Result<u64> {
 pub(crate) fn start_os_thread(
     entry: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void,
     arg: *mut libc::c_void,
+    detached: bool,
 ) -> Result<u64> {
     // SAFETY: plain pthread calls on a local attribute object.
     unsafe {
         let mut attr: libc::pthread_attr_t = std::mem::zeroed();
         libc::pthread_attr_init(&mut attr);
-        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        if detached {
+            libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        }
         let size = super::get_stack_size();
         if size != 0 && libc::pthread_attr_setstacksize(&mut attr, size) != 0 {
             libc::pthread_attr_destroy(&mut attr);
