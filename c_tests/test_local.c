@@ -587,9 +587,25 @@ static void stubborn_dtor(void *p) {
     }
 }
 
-static int stubborn_fn(void *arg) {
+/* A C++ thread_local's destructor, in C: registered after the first set,
+ * so it runs before libpyth's own TLS clean-up of the thread (they run
+ * last registered first), and holds the thread there until the main
+ * thread has counted what ran before join returned. */
+extern int __cxa_thread_atexit_impl(void (*fn)(void *), void *obj, void *dso);
+extern void *__dso_handle;
+static pyth_event_t *g_late;
+
+static void late_tls_dtor(void *arg) {
     (void)arg;
-    return pyth_local_set(g_stubborn, mkvalue(7)) == PYTH_OK ? 0 : 1;
+    pyth_event_wait(g_late, 60.0);
+}
+
+static int stubborn_fn(void *arg) {
+    int rc = pyth_local_set(g_stubborn, mkvalue(7)) == PYTH_OK ? 0 : 1;
+    if (arg != NULL) {
+        __cxa_thread_atexit_impl(late_tls_dtor, NULL, &__dso_handle);
+    }
+    return rc;
 }
 
 static void *stubborn_pthread(void *arg) {
@@ -603,10 +619,22 @@ static void leftover_case(bool libpyth_thread) {
     g_stubborn_main = pyth_get_ident();
     g_stubborn = pyth_local_new(NULL, NULL, stubborn_dtor);
     if (libpyth_thread) {
-        pyth_thread_t *t = pyth_thread_new(stubborn_fn, NULL, NULL, 0);
+        g_late = pyth_event_new();
+        pyth_thread_t *t = pyth_thread_new(stubborn_fn, g_late, NULL, 0);
         CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+        /* A bounded join returns once the body and the locals' dtors are
+         * done, while the OS thread still runs its TLS destructors. */
         CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+        int before = atomic_load(&stubborn_resets);
+        CHECK(before >= 1 && before <= 8);
+        CHECK_EQ(atomic_load(&dtor_calls), before);
+        pyth_event_set(g_late);
+        /* An unbounded join waits for the OS thread itself: no dtor of
+         * this local ran after the first join returned. */
+        CHECK_STATUS(pyth_thread_join(t, PYTH_FOREVER), PYTH_OK);
+        CHECK_EQ(atomic_load(&stubborn_resets), before);
         pyth_thread_free(t);
+        pyth_event_free(g_late);
     } else {
         join_within(spawn(stubborn_pthread, NULL), 60);
     }

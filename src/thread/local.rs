@@ -418,11 +418,40 @@ pub(crate) fn thread_exit() {
             return;
         }
     }
-    // A table still here uses a heap chunk 0 unless this call came before
-    // the thread's TLS destructors (libpyth's threads call it from their
-    // last step); then the guard's call, which is still to come, takes the
-    // table apart, and any table its dtors make is on the heap. So no
-    // table that outlives the thread points into its TLS block.
+    keep_on_heap();
+}
+
+/// What the last round's dtors set stays, for `Local::drop` to destroy, in
+/// a table that no longer points into this thread's TLS block (which is
+/// reused once the thread ends). The table leaves the TLS word too: for a
+/// libpyth thread, which calls `thread_exit` before `join` can return, the
+/// guard's later call then finds nothing, so no dtor runs after `join`.
+/// A table made by the guard's own call has its chunk 0 on the heap
+/// already (see `my_table`) and stays as it is.
+fn keep_on_heap() {
+    let w = tls::locals();
+    if w & INLINE == 0 {
+        return;
+    }
+    // SAFETY: the word holds this thread's live table.
+    let table = unsafe { &*((w & !INLINE) as *const Table) };
+    let heap = Box::new(Chunk0::new());
+    {
+        // Local::drop reads `first` and takes values under this lock.
+        let _g = globals();
+        // SAFETY: INLINE says chunk 0 is this thread's TLS chunk.
+        let inline = unsafe { &*table.first.load(Relaxed) };
+        for off in 0..BASE {
+            // Values move (the TLS chunk must read 0 for the next thread's
+            // get_fast); flags move too.
+            let (from, to) = (inline.slot(off), heap.slot(off));
+            to.value.store(from.value.swap(0, Relaxed), Relaxed);
+            to.inited.store(from.inited.swap(false, Relaxed), Relaxed);
+        }
+        table.first.store(Box::into_raw(heap), Release);
+        table.first_on_heap.store(true, Relaxed);
+    }
+    tls::set_locals(0);
 }
 
 /// Takes the calling thread's table apart and runs the dtors; false if it
