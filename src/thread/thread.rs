@@ -204,6 +204,15 @@ impl Thread {
         self.0.into_raw()
     }
 
+    /// Takes back a reference given away with `into_raw`.
+    ///
+    /// # Safety
+    /// `p` must come from `into_raw`, and be taken back once.
+    pub(crate) unsafe fn from_raw<P>(p: *mut P) -> Thread {
+        // SAFETY: forwarded contract.
+        Thread(unsafe { Shared::from_raw(p.cast::<Handle<Inner>>()) })
+    }
+
     /// Borrows the thread behind a handle address without counting.
     ///
     /// # Safety
@@ -388,7 +397,10 @@ impl Thread {
     /// Everything a started thread does before its body; says what to run.
     fn begin(&self) -> Step {
         self.fill_identity();
-        set_os_name(&self.name_bytes());
+        // Under the name's lock, not from a copy: an allocation here would be
+        // this thread's first, and glibc would set up a cache for it (and
+        // tear it down at exit), a measurable part of a thread's start.
+        set_os_name(&self.0.name.lock().unwrap_or_else(|e| e.into_inner()));
         hooks::run_start_hooks(self);
         if let Some(timer) = &self.0.timer {
             timer.finished.wait(timer.interval);
@@ -443,46 +455,64 @@ enum Step {
     C(CFunction, usize),
 }
 
-/// The thread's own reference, kept in a TLS slot while it runs: if the
-/// body ends the OS thread (`pthread_exit`), this slot's destructor
-/// finishes the thread object.
-struct Running(std::cell::Cell<*mut Thread>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let p = self.0.replace(std::ptr::null_mut());
-        if !p.is_null() {
-            // SAFETY: the Box<Thread> leaked by spawn, not yet finished.
-            let thread = unsafe { Box::from_raw(p) };
-            thread.finish(0);
+/// The thread's own reference, kept under a pthread key while it runs: if
+/// the body ends the OS thread (`pthread_exit`), the key's destructor
+/// finishes the thread object. A key, not a Rust `thread_local!` with a
+/// destructor: registering that allocates, and a thread whose first
+/// allocation this would be pays for glibc's per-thread malloc cache too.
+fn running_key() -> libc::pthread_key_t {
+    static KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
+    let k = KEY.load(Acquire);
+    if k != usize::MAX {
+        return k as libc::pthread_key_t;
+    }
+    extern "C" fn finish_abandoned(p: *mut libc::c_void) {
+        // SAFETY: the thread's own reference, given by spawn, not yet finished.
+        unsafe { Thread::from_raw(p) }.finish(0);
+    }
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: plain call; the destructor cannot unwind (extern "C").
+    if unsafe { libc::pthread_key_create(&mut key, Some(finish_abandoned)) } != 0 {
+        // Out of keys: the thread still runs, only a pthread_exit() from
+        // its body would leave its object unfinished.
+        return libc::pthread_key_t::MAX;
+    }
+    // Lock-free, so a fork() can never catch it half done.
+    match KEY.compare_exchange(usize::MAX, key as usize, AcqRel, Acquire) {
+        Ok(_) => key,
+        Err(winner) => {
+            // SAFETY: our own key, never used.
+            unsafe { libc::pthread_key_delete(key) };
+            winner as libc::pthread_key_t
         }
     }
-}
-
-thread_local! {
-    static BODY_RUNNING: Running = const { Running(std::cell::Cell::new(std::ptr::null_mut())) };
 }
 
 // The steps of a thread as functions that cannot unwind (a panic in them
 // aborts), so `entry`, which calls them and the C body, has no unwind
 // landing pads at all: a forced unwind from pthread_exit() crosses it.
 
-extern "C" fn thread_begin(p: *mut Thread) -> Step {
-    BODY_RUNNING.with(|r| r.0.set(p));
-    // SAFETY: the Box<Thread> leaked by spawn, alive until thread_finish.
-    unsafe { &*p }.begin()
+/// Borrows the thread behind `p`, the thread's own reference (see `spawn`).
+fn borrowed<R>(p: *mut libc::c_void, f: impl FnOnce(&Thread) -> R) -> R {
+    // SAFETY: the reference stays the thread's: not dropped here.
+    f(&std::mem::ManuallyDrop::new(unsafe { Thread::from_raw(p) }))
 }
 
-extern "C" fn thread_run_rust(p: *mut Thread) -> i32 {
-    // SAFETY: as above.
-    unsafe { &*p }.run_rust()
+extern "C" fn thread_begin(p: *mut libc::c_void) -> Step {
+    // SAFETY: plain call (a bad key is refused with an error, not UB).
+    unsafe { libc::pthread_setspecific(running_key(), p) };
+    borrowed(p, Thread::begin)
 }
 
-extern "C" fn thread_finish(code: i32) {
-    let p = BODY_RUNNING.with(|r| r.0.replace(std::ptr::null_mut()));
-    // SAFETY: the Box<Thread> leaked by spawn; taken back once, here.
-    let thread = unsafe { Box::from_raw(p) };
-    thread.finish(code);
+extern "C" fn thread_run_rust(p: *mut libc::c_void) -> i32 {
+    borrowed(p, Thread::run_rust)
+}
+
+extern "C" fn thread_finish(p: *mut libc::c_void, code: i32) {
+    // SAFETY: plain call on our key: the destructor is not needed now.
+    unsafe { libc::pthread_setspecific(running_key(), std::ptr::null()) };
+    // SAFETY: the thread's own reference, taken back once, here.
+    unsafe { Thread::from_raw(p) }.finish(code);
 }
 
 fn set_os_name(name: &[u8]) {
@@ -503,24 +533,26 @@ fn set_os_name(name: &[u8]) {
 }
 
 /// Starts an OS thread running `thread.run()`; returns its `pthread_t`.
+/// The thread gets `thread`'s reference as its raw handle address, not in
+/// a box: a free would be the new thread's first use of malloc, which sets
+/// up glibc's per-thread cache (see `running_key`).
 fn spawn(thread: Thread) -> Result<u64> {
-    extern "C" fn entry(arg: *mut libc::c_void) -> *mut libc::c_void {
-        let p = arg.cast::<Thread>();
+    extern "C" fn entry(p: *mut libc::c_void) -> *mut libc::c_void {
         let code = match thread_begin(p) {
             Step::Nothing => 0,
             Step::Rust => thread_run_rust(p),
             // SAFETY: the caller's function with the caller's argument.
             Step::C(f, a) => unsafe { f(a as *mut libc::c_void) },
         };
-        thread_finish(code);
+        thread_finish(p, code);
         std::ptr::null_mut()
     }
-    let arg = Box::into_raw(Box::new(thread));
-    match start_os_thread(entry, arg.cast(), false) {
+    let arg = thread.into_raw::<libc::c_void>();
+    match start_os_thread(entry, arg, false) {
         Ok(id) => Ok(id),
         Err(e) => {
-            // SAFETY: the thread was not created, so the box is still ours.
-            drop(unsafe { Box::from_raw(arg) });
+            // SAFETY: the thread was not created, so the reference is ours.
+            drop(unsafe { Thread::from_raw(arg) });
             Err(e)
         }
     }
