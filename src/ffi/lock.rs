@@ -2,7 +2,7 @@
 
 use super::handle::{self, Kind};
 use super::status::*;
-use super::timeout::{parse_acquire, LOCK_NEGATIVE, PYTH_FOREVER};
+use super::timeout::{is_forever, parse_acquire, LOCK_NEGATIVE, PYTH_FOREVER};
 use crate::sync::Lock;
 
 /// A primitive lock (Python's `threading.Lock`). Opaque.
@@ -48,7 +48,7 @@ pub unsafe extern "C" fn pyth_lock_acquire(lock: *mut pyth_lock_t, blocking: boo
     // SAFETY: the C caller passes a handle from pyth_lock_new.
     if let Some(l) = unsafe { handle::peek::<LockLine, _>(lock, Kind::Lock) }.map(|l| &l.lock) {
         // With PYTH_FOREVER, blocking or not, a free lock is simply taken.
-        if timeout == PYTH_FOREVER && l.fast_acquire() {
+        if is_forever(timeout) && l.fast_acquire() {
             return PYTH_OK;
         }
     }

@@ -3,7 +3,7 @@
 use super::handle::{self, Kind};
 use super::lock::NONBLOCKING_TIMEOUT;
 use super::status::*;
-use super::timeout::{parse_acquire, LOCK_NEGATIVE, PYTH_FOREVER};
+use super::timeout::{is_forever, parse_acquire, LOCK_NEGATIVE, PYTH_FOREVER};
 use crate::sync::RLock;
 
 /// A reentrant lock (Python's `threading.RLock`). Opaque.
@@ -23,7 +23,7 @@ pub extern "C" fn pyth_rlock_new() -> *mut pyth_rlock_t {
 pub unsafe extern "C" fn pyth_rlock_acquire(rlock: *mut pyth_rlock_t, blocking: bool, timeout: f64) -> pyth_status {
     // SAFETY: the C caller passes a handle from pyth_rlock_new.
     if let Some(r) = unsafe { handle::peek::<RLock, _>(rlock, Kind::RLock) } {
-        if timeout == PYTH_FOREVER && r.fast_acquire() {
+        if is_forever(timeout) && r.fast_acquire() {
             return PYTH_OK;
         }
     }

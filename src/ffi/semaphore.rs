@@ -2,7 +2,7 @@
 
 use super::handle::{self, Kind};
 use super::status::*;
-use super::timeout::{parse_acquire, Negative, PYTH_FOREVER};
+use super::timeout::{is_forever, parse_acquire, Negative};
 use crate::sync::Semaphore;
 
 /// A semaphore, plain or bounded (Python's `threading.Semaphore` and
@@ -33,7 +33,7 @@ pub extern "C" fn pyth_bounded_semaphore_new(value: i64) -> *mut pyth_semaphore_
 pub unsafe extern "C" fn pyth_semaphore_acquire(s: *mut pyth_semaphore_t, blocking: bool, timeout: f64) -> pyth_status {
     // SAFETY: the C caller passes a handle from pyth_*semaphore_new.
     if let Some(sem) = unsafe { handle::peek::<Semaphore, _>(s, Kind::Semaphore) } {
-        if timeout == PYTH_FOREVER && sem.fast_acquire() {
+        if is_forever(timeout) && sem.fast_acquire() {
             return PYTH_OK;
         }
     }

@@ -21,6 +21,13 @@ pub(crate) enum Negative {
 pub(crate) const LOCK_NEGATIVE: Negative = Negative::Reject("timeout value must be a non-negative number");
 pub(crate) const QUEUE_NEGATIVE: Negative = Negative::Reject("'timeout' must be a non-negative number");
 
+/// Whether `timeout` is exactly `PYTH_FOREVER`, for the fast paths: one
+/// integer compare of the bits, where `==` on floats also tests for NaN.
+#[inline(always)]
+pub(crate) fn is_forever(timeout: f64) -> bool {
+    timeout.to_bits() == PYTH_FOREVER.to_bits()
+}
+
 /// Parses a timeout: `None` is forever, `Some(ZERO)` is "do not block".
 pub(crate) fn parse(timeout: f64, negative: Negative) -> Result<Option<Duration>> {
     if timeout == PYTH_FOREVER {

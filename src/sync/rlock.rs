@@ -126,10 +126,18 @@ impl RLock {
         if c == 0 {
             self.owner.store(0, Relaxed);
             if !self.lock.fast_release() {
-                let _ = self.lock.release();
+                self.release_contended();
             }
         }
         true
+    }
+
+    /// Out of line, so that the fast path above needs no stack frame.
+    #[cold]
+    #[inline(never)]
+    fn release_contended(&self) {
+        // Cannot fail: the lock is held by us.
+        let _ = self.lock.release();
     }
 
     /// Whether any thread holds it (Python 3.14's `RLock.locked()`).
