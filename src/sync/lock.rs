@@ -171,7 +171,7 @@ impl Lock {
             }
             // Spin a little only while nobody sleeps: once a thread is
             // parked, newcomers queue behind it instead of burning a core.
-            if state & PARKED == 0 && spin.spin() {
+            if state & PARKED == 0 && spin.spin_briefly() {
                 state = self.state.load(Relaxed);
                 continue;
             }

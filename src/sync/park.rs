@@ -307,5 +307,9 @@ mod model {
             loom::thread::yield_now();
             true
         }
+
+        pub(crate) fn spin_briefly(&mut self) -> bool {
+            self.spin()
+        }
     }
 }
