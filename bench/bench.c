@@ -1216,6 +1216,78 @@ static void contended_case(void)
     set_target(s, text, med[C_PYTH] >= 0.9 * med[C_PL] && worst_pyth >= 0 && worst_pyth <= 1000);
 }
 
+/* More threads than CPUs: a holder can be preempted, and the spin before
+ * parking (yield or not) decides whether a waiter lets it run again. */
+enum { OVER_THREADS = 8 };
+
+static void *over_worker(void *arg)
+{
+    contended_t *c = &g_c;
+    (void)arg;
+    atomic_fetch_add(&c->ready, 1);
+    while (atomic_load(&c->ready) < OVER_THREADS)
+        sched_yield();
+    for (;;) {
+        c_lock(c);
+        if (c->counter >= c->total) {
+            c_unlock(c);
+            break;
+        }
+        c->counter++;
+        c_unlock(c);
+    }
+    return NULL;
+}
+
+static double over_run(int impl, long total)
+{
+    watchdog(contended_names[impl]);
+    g_c.impl = impl;
+    g_c.total = total;
+    g_c.counter = 0;
+    atomic_store(&g_c.ready, 0);
+    pthread_t t[OVER_THREADS];
+    double t0 = now_ns();
+    for (int i = 0; i < OVER_THREADS; i++)
+        t[i] = spawn_on(i % 2, over_worker, NULL);
+    for (int i = 0; i < OVER_THREADS; i++)
+        pthread_join(t[i], NULL);
+    double dt = now_ns() - t0;
+    alarm(0);
+    if (g_c.counter != total) {
+        fprintf(stderr, "bench: oversubscribed counter is wrong: %ld\n", g_c.counter);
+        exit(1);
+    }
+    return total / dt * 1e3;
+}
+
+static void oversubscribed_case(void)
+{
+    static const int impls[] = {C_PYTH, C_PTHREAD, C_PL};
+    enum { K = sizeof impls / sizeof impls[0] };
+    const int T = trials(9);
+    const long N = iters(1000000);
+    static double rate[K][MAX_TRIALS];
+    double med[K];
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < K; k++) {
+            int i = (k + t) % K;
+            rate[i][t] = over_run(impls[i], N);
+        }
+    printf("\n%d threads contending on one lock, pinned alternately to CPUs 0 and 1  "
+           "[M acq/s, median; higher is better]\n",
+           OVER_THREADS);
+    for (int k = 0; k < K; k++) {
+        double iqr;
+        med[k] = median_of(rate[k], T, &iqr);
+        printf("  %-30s %8.2f  (iqr %4.1f%%)", contended_names[impls[k]], med[k], 100 * iqr / med[k]);
+        if (k > 0)
+            printf("   libpyth/this = %.3f", med[0] / med[k]);
+        printf("\n");
+    }
+    add_summary("8-thread contended Lock, 2 CPUs (M acq/s)", "M/s", med[0], med[1], med[2], 0);
+}
+
 static void pingpong_cases(int cpu_partner, int T, long N)
 {
     result_t r[MAX_IMPLS];
@@ -2049,8 +2121,10 @@ int main(void)
 
     if (wanted("uncontended"))
         uncontended_cases();
-    if (wanted("contended"))
+    if (wanted("contended")) {
         contended_case();
+        oversubscribed_case();
+    }
     pin_self(0);
     if (wanted("pingpong"))
         pingpong_cases(0, trials(11), iters(4000));
