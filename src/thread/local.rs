@@ -380,6 +380,7 @@ fn my_table() -> &'static Table {
         })
         .unwrap_or(false);
     let first = if guarded {
+        set_exit_key();
         tls::chunk0().cast_mut()
     } else {
         Box::into_raw(Box::new(Chunk0::new()))
@@ -392,6 +393,23 @@ fn my_table() -> &'static Table {
     globals().tables.push(TablePtr(table));
     tls::set_locals(table as *const Table as usize | if guarded { INLINE } else { 0 });
     table
+}
+
+/// The guard's destructor runs only if the guard was made before glibc ran
+/// the thread's TLS destructors: a thread whose first local comes from a
+/// pthread key's destructor, after that point, would leave a table in its
+/// TLS block. A pthread key set here takes the table apart then, since
+/// glibc runs the destructors of keys set during that phase too (in up to
+/// four passes; a first local in the fourth pass is still lost).
+fn set_exit_key() {
+    static KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
+    extern "C" fn finish(_: *mut libc::c_void) {
+        thread_exit();
+    }
+    if let Some(key) = tls::lazy_key(&KEY, finish) {
+        // SAFETY: our key; any non-NULL value makes glibc call `finish`.
+        unsafe { libc::pthread_setspecific(key, std::ptr::NonNull::<u8>::dangling().as_ptr().cast()) };
+    }
 }
 
 struct ExitGuard;
@@ -423,14 +441,15 @@ pub(crate) fn thread_exit() {
 
 /// What the last round's dtors set stays, for `Local::drop` to destroy, in
 /// a table that no longer points into this thread's TLS block (which is
-/// reused once the thread ends). The table leaves the TLS word too: for a
-/// libpyth thread, which calls `thread_exit` before `join` can return, the
-/// guard's later call then finds nothing, so no dtor runs after `join`.
-/// A table made by the guard's own call has its chunk 0 on the heap
-/// already (see `my_table`) and stays as it is.
+/// reused once the thread ends); a table made by the guard's own call has
+/// its chunk 0 on the heap already (see `my_table`). The table leaves the
+/// TLS word too, so later calls (the guard's, the exit key's) find nothing
+/// to run: for a libpyth thread, which calls `thread_exit` before `join`
+/// can return, no dtor of a value set by then runs after `join`.
 fn keep_on_heap() {
     let w = tls::locals();
     if w & INLINE == 0 {
+        tls::set_locals(0);
         return;
     }
     // SAFETY: the word holds this thread's live table.

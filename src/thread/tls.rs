@@ -163,3 +163,30 @@ mod imp {
 /// thread (0 if none yet); `locals` is its local-value table, tagged (see
 /// `local`); `chunk0` holds the slots of the first locals.
 pub(crate) use imp::{chunk0, chunk0_word, current, locals, locals_and_chunk0, set_current, set_locals};
+
+/// A pthread key with destructor `dtor`, made on first use and kept in
+/// `slot` (which starts as `usize::MAX`); `None` if the process is out of
+/// keys. Made without a lock, so a `fork()` can never catch it half made.
+pub(crate) fn lazy_key(
+    slot: &std::sync::atomic::AtomicUsize,
+    dtor: unsafe extern "C" fn(*mut libc::c_void),
+) -> Option<libc::pthread_key_t> {
+    use std::sync::atomic::Ordering::{AcqRel, Acquire};
+    let k = slot.load(Acquire);
+    if k != usize::MAX {
+        return Some(k as libc::pthread_key_t);
+    }
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: plain call; the destructor cannot unwind (extern "C").
+    if unsafe { libc::pthread_key_create(&mut key, Some(dtor)) } != 0 {
+        return None;
+    }
+    match slot.compare_exchange(usize::MAX, key as usize, AcqRel, Acquire) {
+        Ok(_) => Some(key),
+        Err(winner) => {
+            // SAFETY: our own key, never used.
+            unsafe { libc::pthread_key_delete(key) };
+            Some(winner as libc::pthread_key_t)
+        }
+    }
+}
