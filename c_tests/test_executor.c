@@ -647,6 +647,52 @@ TEST(free_completes_pending_work) {
     CHECK_STATUS(pyth_executor_free(NULL), PYTH_OK);
 }
 
+/* An executor another thread is inside a call on (here map, waiting for
+ * its results) cannot be freed: PYTH_EBUSY at once, and the handle stays
+ * usable; freeing it anyway would pull the pool from under that call. */
+typedef struct {
+    pyth_executor_t *ex;
+    gate_t *g;
+    void *results[2];
+    pyth_status st;
+} map_call;
+
+static void *map_fn(void *p) {
+    map_call *m = p;
+    void *args[2] = {m->g, m->g};
+    m->st = pyth_executor_map(m->ex, gated, args, 2, PYTH_FOREVER, m->results, NULL, NULL);
+    return NULL;
+}
+
+TEST(free_refused_while_in_use) {
+    gate_t g;
+    gate_init(&g);
+    pyth_executor_t *ex = pyth_executor_new(2, "busy", NULL, NULL);
+    map_call m = {.ex = ex, .g = &g};
+    h_thread tm = spawn(map_fn, &m);
+    /* Both tasks run, so map has submitted them and waits for the first. */
+    CHECK(WAIT_UNTIL(atomic_load(&g.started) == 2, 30));
+    /* From another thread, so that a free which waited instead of refusing
+     * fails this test rather than hanging it. */
+    shut_call f = {.ex = ex, .g = &g};
+    h_thread tf = spawn(free_fn, &f);
+    CHECK(WAIT_UNTIL(atomic_load(&f.done), 30));
+    CHECK_EQ(f.st, PYTH_EBUSY);
+    if (f.st == PYTH_EBUSY) {
+        CHECK_STATUS(pyth_executor_free(ex), PYTH_EBUSY);
+        CHECK(strstr(pyth_last_error(), "in use") != NULL);
+    }
+    pyth_event_set(g.gate);
+    join_within(tm, 60);
+    join_within(tf, 60);
+    CHECK_EQ(m.st, PYTH_OK);
+    CHECK_EQ(NUM(m.results[0]), 7);
+    CHECK_EQ(NUM(m.results[1]), 7);
+    /* The call is over: the executor is still valid, and now free. */
+    if (f.st == PYTH_EBUSY) CHECK_STATUS(pyth_executor_free(ex), PYTH_OK);
+    gate_fini(&g);
+}
+
 /* A task that submits to its own pool and waits for the inner result. */
 static pyth_executor_t *nest_ex;
 static int outer(void *arg, void **result) {
@@ -906,6 +952,7 @@ int main(void) {
     RUN(shutdown_cancel_futures);
     RUN(concurrent_shutdowns);
     RUN(free_completes_pending_work);
+    RUN(free_refused_while_in_use);
     RUN(nested_submit);
     RUN(no_worker_can_start);
     RUN(work_completes_at_process_exit);

@@ -300,7 +300,9 @@ pyth_future_t *pyth_executor_submit(pyth_executor_t *e, pyth_task_fn function, v
 pyth_status pyth_executor_shutdown(pyth_executor_t *e, bool wait, bool cancel_futures);
 
 // Frees the executor, shutting it down (and waiting) if still running.
-// NULL is a no-op. Futures stay valid.
+// NULL is a no-op. Futures stay valid. `PYTH_EBUSY` while another thread
+// is inside a call on it (`pyth_executor_map` waiting for results,
+// `pyth_executor_shutdown` waiting for the workers, a submit).
 pyth_status pyth_executor_free(pyth_executor_t *e);
 
 // Python's `Executor.map`: runs `fn(args[i])` for i < n in the pool and

@@ -1,7 +1,7 @@
 //! `pyth_executor_*`, `pyth_future_*`, `pyth_wait` and `pyth_as_completed`:
 //! Python's `concurrent.futures` with a thread pool.
 
-use super::handle::{self, Kind};
+use super::handle::{self, Kind, Shared};
 use super::status::*;
 use super::timeout::{parse, Negative};
 use crate::error::{Error, ErrorKind, Result};
@@ -83,9 +83,15 @@ pub extern "C" fn pyth_executor_new_ex(
     new_executor(max_workers, thread_name_prefix, init)
 }
 
-unsafe fn executor<'a>(e: *const pyth_executor_t) -> Result<&'a Executor> {
+/// The executor, with a counted reference held for the call: a call can
+/// last (`map` waits for its results, `shutdown` for the workers), and a
+/// `pyth_executor_free` meanwhile is refused with `PYTH_EBUSY` instead of
+/// freeing the pool under it.
+unsafe fn executor(e: *const pyth_executor_t) -> Result<Shared<Executor>> {
     // SAFETY: forwarded contract.
-    unsafe { handle::get(e, Kind::Executor) }
+    unsafe { handle::get::<Executor, _>(e, Kind::Executor)? };
+    // SAFETY: validated above.
+    Ok(unsafe { Shared::clone_raw(e.cast::<Handle<Executor>>()) })
 }
 
 unsafe fn future(f: *const pyth_future_t) -> Result<Future> {
@@ -141,7 +147,9 @@ pub unsafe extern "C" fn pyth_executor_shutdown(
 }
 
 /// Frees the executor, shutting it down (and waiting) if still running.
-/// NULL is a no-op. Futures stay valid.
+/// NULL is a no-op. Futures stay valid. `PYTH_EBUSY` while another thread
+/// is inside a call on it (`pyth_executor_map` waiting for results,
+/// `pyth_executor_shutdown` waiting for the workers, a submit).
 #[no_mangle]
 pub unsafe extern "C" fn pyth_executor_free(e: *mut pyth_executor_t) -> pyth_status {
     // SAFETY: as above.
