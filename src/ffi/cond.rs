@@ -153,7 +153,7 @@ pub unsafe extern "C" fn pyth_cond_wait(c: *mut pyth_cond_t, timeout: f64) -> py
     run(|| {
         // SAFETY: as above.
         let c = unsafe { cond(c)? };
-        let timeout = parse(timeout, Negative::NoBlock)?;
+        let timeout = parse(timeout, Negative::NoBlock).map_err(|e| c.check_owned().err().unwrap_or(e))?;
         Ok(ok_or_timeout(c.wait(timeout)?))
     })
 }

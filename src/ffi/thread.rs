@@ -105,7 +105,8 @@ pub unsafe extern "C" fn pyth_thread_join(t: *mut pyth_thread_t, timeout: f64) -
     run(|| {
         // SAFETY: as above.
         let t = unsafe { thread(t)? };
-        let timeout = parse(timeout, Negative::NoBlock)?;
+        // As in Python, a join that cannot be made fails for that first.
+        let timeout = parse(timeout, Negative::NoBlock).map_err(|e| t.check_joinable().err().unwrap_or(e))?;
         Ok(ok_or_timeout(t.join(timeout)?))
     })
 }

@@ -228,10 +228,17 @@ impl<L: ConditionLock> Condition<L> {
         self.wait_until(deadline_or_now(timeout))
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> Result<bool> {
+    /// `wait`'s error when the caller does not own the lock, which Python
+    /// raises before it looks at the timeout.
+    pub fn check_owned(&self) -> Result<()> {
         if !self.lock.is_owned() {
             return Err(WAIT_UNACQUIRED);
         }
+        Ok(())
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> Result<bool> {
+        self.check_owned()?;
         self.waiters.fetch_add(1, Relaxed);
         let mut saved = Ok(0);
         // The lock is released only once this thread is in the queue, and

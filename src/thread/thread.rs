@@ -29,6 +29,9 @@ pub enum Body {
 const NEW: u8 = 0;
 const RUNNING: u8 = 1;
 const DONE: u8 = 2;
+/// `start` is creating the OS thread, which may fail and leave it `NEW`:
+/// not yet joinable, as in Python until the thread has signalled it runs.
+const STARTING: u8 = 3;
 
 /// The OS thread behind a started thread is joinable, and is released
 /// exactly once: joined by the first `join` that sees the thread end, or
@@ -100,8 +103,8 @@ impl std::fmt::Debug for Thread {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let status = match self.0.state.load(Relaxed) {
             NEW => "initial",
-            RUNNING if self.0.dummy.load(Relaxed) => "started daemon",
-            RUNNING => "started",
+            RUNNING | STARTING if self.0.dummy.load(Relaxed) => "started daemon",
+            RUNNING | STARTING => "started",
             _ => "stopped",
         };
         write!(f, "<Thread({}, {} {})>", self.name(), status, self.ident())
@@ -226,7 +229,7 @@ impl Thread {
     /// before ("threads can only be started once") or the OS refuses
     /// ("can't start new thread").
     pub fn start(&self) -> Result<()> {
-        if self.0.state.compare_exchange(NEW, RUNNING, AcqRel, Relaxed).is_err() || self.0.dummy.load(Relaxed) {
+        if self.0.state.compare_exchange(NEW, STARTING, AcqRel, Relaxed).is_err() || self.0.dummy.load(Relaxed) {
             return Err(Error::new(ErrorKind::Runtime, "threads can only be started once"));
         }
         registry::add(self.clone());
@@ -235,6 +238,8 @@ impl Thread {
                 self.0.ident.store(ident, Relaxed);
                 self.0.os_generation.store(crate::fork::generation(), Relaxed);
                 self.0.os.store(OS_JOINABLE, Release);
+                // Fails only if the thread has already ended (DONE).
+                let _ = self.0.state.compare_exchange(STARTING, RUNNING, AcqRel, Relaxed);
                 Ok(())
             }
             Err(e) => {
@@ -249,26 +254,13 @@ impl Thread {
     /// True if it ended. Fails with `RuntimeError` for the current thread,
     /// a thread not started, or a dummy thread.
     pub fn join(&self, timeout: Option<Duration>) -> Result<bool> {
-        if self.0.dummy.load(Relaxed) {
-            return Err(Error::new(ErrorKind::Runtime, "cannot join a dummy thread"));
-        }
-        if self.0.state.load(Acquire) == NEW {
-            return Err(Error::new(
-                ErrorKind::Runtime,
-                "cannot join thread before it is started",
-            ));
-        }
-        // The kernel id catches the main thread even before it has called
-        // in (when another thread made its object first).
-        let me = tls::current() == self.as_ptr() as usize
-            || (self.0.native_ready.is_set() && self.0.native_id.load(Acquire) == super::get_native_id());
-        if me {
-            return Err(Error::new(ErrorKind::Runtime, "cannot join current thread"));
-        }
+        self.check_joinable()?;
         // Waiting forever: the first joiner waits in pthread_join itself.
         if timeout.is_none() && self.release_os_thread() {
-            // SAFETY: claimed above, so joined once; the thread is ours.
-            unsafe { libc::pthread_join(self.0.ident.load(Relaxed) as libc::pthread_t, std::ptr::null_mut()) };
+            without_cancellation(|| {
+                // SAFETY: claimed above, so joined once; the thread is ours.
+                unsafe { libc::pthread_join(self.0.ident.load(Relaxed) as libc::pthread_t, std::ptr::null_mut()) };
+            });
             return Ok(true);
         }
         let ended = self.0.done.wait(timeout);
@@ -284,6 +276,28 @@ impl Thread {
             }
         }
         Ok(ended)
+    }
+
+    /// The errors `join` gives before it waits, in Python's order: a dummy
+    /// thread, a thread not started, the current thread.
+    pub fn check_joinable(&self) -> Result<()> {
+        if self.0.dummy.load(Relaxed) {
+            return Err(Error::new(ErrorKind::Runtime, "cannot join a dummy thread"));
+        }
+        if matches!(self.0.state.load(Acquire), NEW | STARTING) {
+            return Err(Error::new(
+                ErrorKind::Runtime,
+                "cannot join thread before it is started",
+            ));
+        }
+        // The kernel id catches the main thread even before it has called
+        // in (when another thread made its object first).
+        let me = tls::current() == self.as_ptr() as usize
+            || (self.0.native_ready.is_set() && self.0.native_id.load(Acquire) == super::get_native_id());
+        if me {
+            return Err(Error::new(ErrorKind::Runtime, "cannot join current thread"));
+        }
+        Ok(())
     }
 
     /// Claims the release of the OS thread: true once, for one caller,
@@ -334,8 +348,12 @@ impl Thread {
     /// The kernel's thread id; 0 before it starts. Right after `start` it
     /// may wait a moment for the new thread to publish it.
     pub fn native_id(&self) -> u64 {
-        if self.0.state.load(Acquire) == NEW {
-            return 0;
+        match self.0.state.load(Acquire) {
+            NEW => return 0,
+            // The start may still fail: do not wait for an id that may
+            // never come (the thread itself has published its own).
+            STARTING if !self.0.native_ready.is_set() => return 0,
+            _ => {}
         }
         self.0.native_ready.wait(None);
         self.0.native_id.load(Acquire)
@@ -460,32 +478,33 @@ enum Step {
 /// finishes the thread object. A key, not a Rust `thread_local!` with a
 /// destructor: registering that allocates, and a thread whose first
 /// allocation this would be pays for glibc's per-thread malloc cache too.
+/// Runs `f` with the calling thread's cancellation disabled: a
+/// cancellation's unwind may not cross the C boundary, and libpyth's waits
+/// are not cancellation points, though `pthread_join` is.
+fn without_cancellation(f: impl FnOnce()) {
+    // Not in the libc crate for Linux; declared here, inside a function,
+    // so that cbindgen leaves it out of the header. glibc's value.
+    extern "C" {
+        fn pthread_setcancelstate(state: libc::c_int, oldstate: *mut libc::c_int) -> libc::c_int;
+    }
+    const PTHREAD_CANCEL_DISABLE: libc::c_int = 1;
+    let mut old = 0;
+    // SAFETY: plain calls with a valid out pointer.
+    unsafe { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &mut old) };
+    f();
+    // SAFETY: as above.
+    unsafe { pthread_setcancelstate(old, &mut old) };
+}
+
 fn running_key() -> libc::pthread_key_t {
     static KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
-    let k = KEY.load(Acquire);
-    if k != usize::MAX {
-        return k as libc::pthread_key_t;
-    }
     extern "C" fn finish_abandoned(p: *mut libc::c_void) {
         // SAFETY: the thread's own reference, given by spawn, not yet finished.
         unsafe { Thread::from_raw(p) }.finish(0);
     }
-    let mut key: libc::pthread_key_t = 0;
-    // SAFETY: plain call; the destructor cannot unwind (extern "C").
-    if unsafe { libc::pthread_key_create(&mut key, Some(finish_abandoned)) } != 0 {
-        // Out of keys: the thread still runs, only a pthread_exit() from
-        // its body would leave its object unfinished.
-        return libc::pthread_key_t::MAX;
-    }
-    // Lock-free, so a fork() can never catch it half done.
-    match KEY.compare_exchange(usize::MAX, key as usize, AcqRel, Acquire) {
-        Ok(_) => key,
-        Err(winner) => {
-            // SAFETY: our own key, never used.
-            unsafe { libc::pthread_key_delete(key) };
-            winner as libc::pthread_key_t
-        }
-    }
+    // Out of keys: the thread still runs, only a pthread_exit() from its
+    // body would leave its object unfinished.
+    tls::lazy_key(&KEY, finish_abandoned).unwrap_or(libc::pthread_key_t::MAX)
 }
 
 // The steps of a thread as functions that cannot unwind (a panic in them
