@@ -529,8 +529,9 @@ TEST(cond_notify_more_than_waiters) {
 TEST(cond_notify_oldest_first) {
     enum { K = 5 };
     pyth_lock_t *l = pyth_lock_new();
-    pyth_cond_t *cs[2] = {pyth_cond_new(), pyth_cond_new_with_lock(l)};
-    for (int v = 0; v < 2; v++) {
+    pyth_rlock_t *r = pyth_rlock_new();
+    pyth_cond_t *cs[3] = {pyth_cond_new(), pyth_cond_new_with_lock(l), pyth_cond_new_with_rlock(r)};
+    for (int v = 0; v < 3; v++) {
         shared sh = {.c = cs[v]};
         waiter w[K];
         h_thread t[K];
@@ -576,6 +577,53 @@ TEST(cond_notify_oldest_first) {
         CHECK_STATUS(pyth_cond_free(sh.c), PYTH_OK);
     }
     CHECK_STATUS(pyth_lock_free(l), PYTH_OK);
+    CHECK_STATUS(pyth_rlock_free(r), PYTH_OK);
+}
+
+/* A notify wakes only threads waiting at the time of the call: the
+ * notifier that then waits itself (without releasing the lock in between)
+ * is not woken by its own notification, and the waiter it meant is. On
+ * each kind of condition, with notify(1) and notify_all. */
+static void notify_then_wait(pyth_cond_t *c, bool all) {
+    enum { K = 2 };
+    int k = all ? K : 1;
+    shared sh = {.c = c};
+    waiter w[K];
+    h_thread t[K];
+    for (int i = 0; i < k; i++) {
+        t[i] = start_waiter(&w[i], &sh, i, 120.0);
+        CHECK(hold_when_waiting(&sh, i + 1));
+        if (i + 1 < k) CHECK_STATUS(pyth_cond_release(c), PYTH_OK);
+    }
+    /* The lock is held here, with every waiter inside wait. */
+    CHECK_STATUS(all ? pyth_cond_notify_all(c) : pyth_cond_notify(c, 1), PYTH_OK);
+    const double to = 0.3;
+    double t0 = now_s();
+    pyth_status st = pyth_cond_wait(c, to);
+    double el = now_s() - t0;
+    h_checks++;
+    if (st != PYTH_TIMEOUT)
+        H_FAIL("%s, then wait(%.1f) in the notifier: %s, expected PYTH_TIMEOUT (woken by its own notification)",
+               all ? "notify_all" : "notify(1)", to, pyth_strerror(st));
+    CHECK(el >= to);
+    CHECK(el < to + h_slack());
+    CHECK_STATUS(pyth_cond_release(c), PYTH_OK);
+    /* The waiters it meant were woken (normally during our wait). */
+    CHECK(WAIT_UNTIL(woken(&sh) == k, 60));
+    for (int i = 0; i < k; i++) join_waiter(t[i], &w[i], PYTH_OK);
+}
+
+TEST(cond_notify_wakes_only_current_waiters) {
+    pyth_lock_t *l = pyth_lock_new();
+    pyth_rlock_t *r = pyth_rlock_new();
+    pyth_cond_t *cs[3] = {pyth_cond_new(), pyth_cond_new_with_lock(l), pyth_cond_new_with_rlock(r)};
+    for (int v = 0; v < 3; v++) {
+        notify_then_wait(cs[v], false);
+        notify_then_wait(cs[v], true);
+        CHECK_STATUS(pyth_cond_free(cs[v]), PYTH_OK);
+    }
+    CHECK_STATUS(pyth_lock_free(l), PYTH_OK);
+    CHECK_STATUS(pyth_rlock_free(r), PYTH_OK);
 }
 
 /* ---- the lock under a wait ---------------------------------------------- */
@@ -829,6 +877,7 @@ int main(void) {
     RUN(cond_notify_wakes_exactly_n);
     RUN(cond_notify_more_than_waiters);
     RUN(cond_notify_oldest_first);
+    RUN(cond_notify_wakes_only_current_waiters);
     RUN(cond_rlock_depth_3);
     RUN(cond_on_plain_lock);
     RUN(cond_wait_timeout_max);

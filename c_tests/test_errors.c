@@ -344,16 +344,25 @@ TEST(timeout_rules_every_call) {
             fx_setup(&f, k, wb);
             t0 = now_s();
             EXPECT(fx_call(&f, true, NAN), PYTH_EVALUE, "NaN");
+            CHECK_MSG("Invalid value NaN (not a number)");
             fx_unchanged(&f, "NaN");
             EXPECT(fx_call(&f, true, -NAN), PYTH_EVALUE, "-NaN");
-            if (has_blocking(k)) EXPECT(fx_call(&f, false, NAN), PYTH_EVALUE, "NaN, blocking=false");
+            CHECK_MSG("Invalid value NaN (not a number)");
+            if (has_blocking(k)) {
+                EXPECT(fx_call(&f, false, NAN), PYTH_EVALUE, "NaN, blocking=false");
+                CHECK_MSG("Invalid value NaN (not a number)");
+            }
             fx_unchanged(&f, "NaN");
 
             /* Above PYTH_TIMEOUT_MAX: OverflowError. */
             EXPECT(fx_call(&f, true, PYTH_TIMEOUT_MAX + 1.0), PYTH_EOVERFLOW, "TIMEOUT_MAX + 1");
+            CHECK_MSG("timeout value is too large");
             EXPECT(fx_call(&f, true, PYTH_TIMEOUT_MAX * 4), PYTH_EOVERFLOW, "4 * TIMEOUT_MAX");
+            CHECK_MSG("timeout value is too large");
             EXPECT(fx_call(&f, true, 1e300), PYTH_EOVERFLOW, "1e300");
+            CHECK_MSG("timeout value is too large");
             EXPECT(fx_call(&f, true, INFINITY), PYTH_EOVERFLOW, "+inf");
+            CHECK_MSG("timeout value is too large");
             fx_unchanged(&f, "an overflowing timeout");
 
             /* blocking=false with a timeout other than PYTH_FOREVER. */
@@ -428,6 +437,82 @@ TEST(timeout_rules_barrier_new) {
         CHECK_EQ(pyth_last_status(), PYTH_EOVERFLOW);
         CHECK(*pyth_last_error() != 0);
     }
+}
+
+/* The same two messages from every other call that takes a timeout: one
+ * parser (API.md), worded as Python's ("Invalid value NaN (not a number)",
+ * ValueError; "timeout value is too large", OverflowError). Each call is
+ * set up so that it would not block. */
+static int tm_task(void *arg, void **result) {
+    (void)arg;
+    *result = NULL;
+    return 0;
+}
+
+static void tm_done(pyth_future_t *f, void *arg) {
+    (void)f;
+    (*(int *)arg)++;
+}
+
+TEST(timeout_messages_other_calls) {
+    pyth_thread_t *t = pyth_thread_new(NULL, NULL, NULL, 0);
+    pyth_thread_start(t);
+    pyth_thread_join(t, 60.0);
+    pyth_queue_t *q = pyth_queue_new(0), *sq = pyth_simple_queue_new();
+    pyth_queue_put(q, (void *)1, true, PYTH_FOREVER);
+    pyth_queue_put(sq, (void *)1, true, PYTH_FOREVER);
+    pyth_executor_t *ex = pyth_executor_new(1, NULL, NULL, NULL);
+    pyth_future_t *f = pyth_executor_submit(ex, tm_task, NULL);
+    CHECK_STATUS(pyth_future_result(f, 60.0, NULL), PYTH_OK);
+    pyth_future_t *fs[1] = {f};
+    void *args[1] = {NULL}, *res[1];
+    void *v;
+    int calls = 0;
+    const struct {
+        double to;
+        pyth_status st;
+        const char *msg;
+    } bad[] = {
+        {NAN, PYTH_EVALUE, "Invalid value NaN (not a number)"},
+        {-NAN, PYTH_EVALUE, "Invalid value NaN (not a number)"},
+        {PYTH_TIMEOUT_MAX * 2, PYTH_EOVERFLOW, "timeout value is too large"},
+        {INFINITY, PYTH_EOVERFLOW, "timeout value is too large"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        double to = bad[i].to;
+        CHECK_STATUS(pyth_thread_join(t, to), bad[i].st);
+        CHECK_MSG(bad[i].msg);
+        CHECK_STATUS(pyth_queue_put(q, (void *)2, true, to), bad[i].st);
+        CHECK_MSG(bad[i].msg);
+        CHECK_STATUS(pyth_queue_get(q, &v, true, to), bad[i].st);
+        CHECK_MSG(bad[i].msg);
+        CHECK_STATUS(pyth_queue_put(sq, (void *)2, true, to), bad[i].st);
+        CHECK_MSG(bad[i].msg);
+        CHECK_STATUS(pyth_queue_get(sq, &v, false, to), bad[i].st);
+        CHECK_MSG(bad[i].msg);
+        CHECK_STATUS(pyth_future_result(f, to, NULL), bad[i].st);
+        CHECK_MSG(bad[i].msg);
+        CHECK_STATUS(pyth_wait(fs, 1, to, PYTH_ALL_COMPLETED), bad[i].st);
+        CHECK_MSG(bad[i].msg);
+        CHECK_STATUS(pyth_executor_map(ex, tm_task, args, 1, to, res, NULL, NULL), bad[i].st);
+        CHECK_MSG(bad[i].msg);
+        CHECK_STATUS(pyth_as_completed(fs, 1, to, tm_done, &calls), bad[i].st);
+        CHECK_MSG(bad[i].msg);
+        CHECK(pyth_timer_new(to, NULL, NULL) == NULL);
+        CHECK_EQ(pyth_last_status(), bad[i].st);
+        CHECK_MSG(bad[i].msg);
+        CHECK(pyth_barrier_new(2, NULL, NULL, to) == NULL);
+        CHECK_EQ(pyth_last_status(), bad[i].st);
+        CHECK_MSG(bad[i].msg);
+    }
+    CHECK_EQ(pyth_queue_qsize(q), 1);
+    CHECK_EQ(pyth_queue_qsize(sq), 1);
+    CHECK_EQ(calls, 0); /* as_completed refused before calling back */
+    pyth_future_free(f);
+    CHECK_STATUS(pyth_executor_free(ex), PYTH_OK);
+    pyth_queue_free(q);
+    pyth_queue_free(sq);
+    pyth_thread_free(t);
 }
 
 /* Timed waits are not cut short by signals, and untimed ones do not return
@@ -887,6 +972,7 @@ int main(void) {
     RUN(last_error_concurrent_threads);
     RUN(timeout_rules_every_call);
     RUN(timeout_rules_barrier_new);
+    RUN(timeout_messages_other_calls);
     RUN(timeouts_survive_signals);
     RUN(null_handles);
     RUN(wrong_kind_handles);

@@ -294,7 +294,9 @@ TEST(dummy_thread) {
     CHECK(d.in_enum);
     CHECK_EQ(d.count_inside, base + 1);
     CHECK_EQ(d.join_st, PYTH_ERUNTIME);
-    CHECK(d.join_msg[0] != 0);
+    if (strcmp(d.join_msg, "cannot join a dummy thread") != 0)
+        H_FAIL("joining itself, a dummy thread said \"%s\", expected \"cannot join a dummy thread\"", d.join_msg);
+    h_checks++;
     CHECK_EQ(d.start_st, PYTH_ERUNTIME);
     CHECK_EQ(d.set_daemon_st, PYTH_ERUNTIME);
     CHECK_EQ(d.ident, (uint64_t)h.t);
@@ -307,6 +309,11 @@ TEST(dummy_thread) {
     CHECK(enumerated(d.dummy));
     CHECK(pyth_thread_is_alive(d.dummy));
     CHECK_STATUS(pyth_thread_join(d.dummy, 0.05), PYTH_ERUNTIME);
+    CHECK_MSG("cannot join a dummy thread");
+    CHECK_STATUS(pyth_thread_join(d.dummy, PYTH_FOREVER), PYTH_ERUNTIME);
+    CHECK_MSG("cannot join a dummy thread");
+    CHECK_STATUS(pyth_thread_join(d.dummy, 0.0), PYTH_ERUNTIME);
+    CHECK_MSG("cannot join a dummy thread");
     CHECK(pyth_current_thread() != d.dummy);
     /* Its OS thread ends: it leaves enumerate and active_count. */
     pyth_event_set(d.hold);
@@ -888,6 +895,150 @@ TEST(hooks_apply_at_start) {
     pyth_thread_free(t);
 }
 
+/* The trace and profile hooks run in every thread the library starts as a
+ * threading.Thread: a Timer's thread and an executor's workers too (both
+ * are Threads in Python). _thread.start_new_thread does not run them (as in
+ * Python, whose settrace is threading's, not _thread's). */
+static atomic_int tr_calls, pr_calls;
+static pyth_thread_t *tr_seen[8];
+static uint64_t tr_ident[8];
+static void tr_hook(pyth_thread_t *t, void *user) {
+    (void)user;
+    int i = atomic_fetch_add(&tr_calls, 1);
+    if (i < 8) {
+        tr_seen[i] = t;
+        tr_ident[i] = pyth_get_ident();
+    }
+}
+static void pr_hook(pyth_thread_t *t, void *user) {
+    (void)t;
+    (void)user;
+    atomic_fetch_add(&pr_calls, 1);
+}
+
+typedef struct {
+    pyth_thread_t *self;
+    uint64_t ident;
+    int trace_calls_inside; /* tr_calls when the body ran */
+    pyth_event_t *done;
+    atomic_int finished; /* start_new_thread: its last access to this struct */
+} hooked_body;
+
+static int hooked_fn(void *arg) {
+    hooked_body *b = arg;
+    b->ident = pyth_get_ident();
+    b->trace_calls_inside = atomic_load(&tr_calls);
+    if (b->done) {
+        /* start_new_thread: no current_thread (it would make a dummy). */
+        pyth_event_set(b->done);
+        atomic_store(&b->finished, 1);
+    } else {
+        b->self = pyth_current_thread();
+    }
+    return 0;
+}
+
+static int hooked_task(void *arg, void **result) {
+    hooked_body *b = arg;
+    b->self = pyth_current_thread();
+    b->ident = pyth_get_ident();
+    b->trace_calls_inside = atomic_load(&tr_calls);
+    *result = b;
+    return 0;
+}
+
+static void reset_hook_counts(void) {
+    atomic_store(&tr_calls, 0);
+    atomic_store(&pr_calls, 0);
+    memset(tr_seen, 0, sizeof tr_seen);
+    memset(tr_ident, 0, sizeof tr_ident);
+}
+
+TEST(hooks_run_in_timer_and_worker_threads) {
+    pyth_settrace(tr_hook, NULL);
+    pyth_setprofile(pr_hook, NULL);
+
+    /* A timer: the hooks run once, in its thread, before its function. */
+    reset_hook_counts();
+    hooked_body tb;
+    memset(&tb, 0, sizeof tb);
+    pyth_thread_t *t = pyth_timer_new(0.0, hooked_fn, &tb);
+    CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+    CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+    CHECK_EQ(atomic_load(&tr_calls), 1);
+    CHECK_EQ(atomic_load(&pr_calls), 1);
+    CHECK(tr_seen[0] == t);
+    CHECK_EQ(tr_ident[0], pyth_thread_ident(t));
+    CHECK(tb.self == t);
+    CHECK_EQ(tb.trace_calls_inside, 1);
+    pyth_thread_free(t);
+    /* A cancelled timer's thread still starts, so the hooks still run. */
+    reset_hook_counts();
+    t = pyth_timer_new(30.0, hooked_fn, &tb);
+    CHECK_STATUS(pyth_timer_cancel(t), PYTH_OK);
+    CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+    CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+    CHECK_EQ(atomic_load(&tr_calls), 1);
+    CHECK_EQ(atomic_load(&pr_calls), 1);
+    CHECK(tr_seen[0] == t);
+    pyth_thread_free(t);
+
+    /* An executor with one worker: the hooks run once, in the worker,
+     * before the task. */
+    reset_hook_counts();
+    hooked_body eb[3];
+    memset(eb, 0, sizeof eb);
+    pyth_executor_t *ex = pyth_executor_new(1, "traced", NULL, NULL);
+    CHECK(ex != NULL);
+    for (int i = 0; i < 3; i++) {
+        pyth_future_t *f = pyth_executor_submit(ex, hooked_task, &eb[i]);
+        CHECK(f != NULL);
+        void *res = NULL;
+        CHECK_STATUS(pyth_future_result(f, 60.0, &res), PYTH_OK);
+        CHECK(res == &eb[i]);
+        pyth_future_free(f);
+    }
+    CHECK_STATUS(pyth_executor_shutdown(ex, true, false), PYTH_OK);
+    CHECK_EQ(atomic_load(&tr_calls), 1);
+    CHECK_EQ(atomic_load(&pr_calls), 1);
+    CHECK(tr_seen[0] != NULL && tr_seen[0] == eb[0].self);
+    CHECK_EQ(tr_ident[0], eb[0].ident);
+    CHECK_EQ(eb[0].trace_calls_inside, 1);
+    CHECK(eb[1].self == eb[0].self && eb[2].self == eb[0].self);
+    char name[64] = "";
+    if (eb[0].self) pyth_thread_name(eb[0].self, name, sizeof name);
+    CHECK(strcmp(name, "traced_0") == 0);
+    CHECK_STATUS(pyth_executor_free(ex), PYTH_OK);
+
+    /* _thread.start_new_thread: no hooks. */
+    reset_hook_counts();
+    hooked_body sb;
+    memset(&sb, 0, sizeof sb);
+    sb.trace_calls_inside = -1;
+    sb.done = pyth_event_new();
+    uint64_t id = pyth_start_new_thread(hooked_fn, &sb);
+    CHECK(id != 0);
+    CHECK_STATUS(pyth_event_wait(sb.done, 60.0), PYTH_OK);
+    CHECK_EQ(sb.ident, id);
+    CHECK_EQ(sb.trace_calls_inside, 0);
+    CHECK_EQ(atomic_load(&tr_calls), 0);
+    CHECK_EQ(atomic_load(&pr_calls), 0);
+    /* A libpyth thread started afterwards still runs them: the hooks were set. */
+    t = pyth_thread_new(NULL, NULL, NULL, 0);
+    CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+    CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+    CHECK_EQ(atomic_load(&tr_calls), 1);
+    CHECK(tr_seen[0] == t);
+    pyth_thread_free(t);
+
+    pyth_settrace(NULL, NULL);
+    pyth_setprofile(NULL, NULL);
+    /* The start_new_thread thread may still be in pyth_event_set: the
+     * event goes once it is done with it. */
+    CHECK(WAIT_UNTIL(atomic_load(&sb.finished), 60));
+    CHECK_STATUS(pyth_event_free(sb.done), PYTH_OK);
+}
+
 int main(void) {
     RUN(active_count_and_enumerate);
     RUN(enumerate_while_threads_come_and_go);
@@ -902,5 +1053,6 @@ int main(void) {
     RUN(default_excepthook_output);
     RUN(trace_and_profile_hooks);
     RUN(hooks_apply_at_start);
+    RUN(hooks_run_in_timer_and_worker_threads);
     return REPORT();
 }

@@ -310,6 +310,54 @@ TEST(bad_timeouts) {
     CHECK_STATUS(pyth_queue_free(q), PYTH_OK);
 }
 
+/* The timeout is validated with block == false too (API.md: one parser
+ * validates every timeout argument, whether or not the call would block;
+ * Python's Queue ignores the timeout when block is false, the C API does
+ * not), on a bounded queue that is empty, half full and full, and on an
+ * unbounded one. Nothing moves. */
+TEST(bad_timeouts_nonblocking) {
+    pyth_queue_t *qs[4] = {pyth_queue_new(2), pyth_lifo_queue_new(2), pyth_priority_queue_new(2, cmp_items, NULL),
+                           pyth_queue_new(0)};
+    for (int k = 0; k < 4; k++) {
+        pyth_queue_t *q = qs[k];
+        int states = k < 3 ? 3 : 2; /* items in it: 0, 1 (and 2: full) */
+        for (int fill = 0; fill < states; fill++) {
+            void *v = ITEM(77);
+            CHECK_STATUS(pyth_queue_put(q, ITEM(9), false, -1.5), PYTH_EVALUE);
+            CHECK_MSG("'timeout' must be a non-negative number");
+            CHECK_STATUS(pyth_queue_get(q, &v, false, -1.5), PYTH_EVALUE);
+            CHECK_MSG("'timeout' must be a non-negative number");
+            CHECK_STATUS(pyth_queue_put(q, ITEM(9), false, -INFINITY), PYTH_EVALUE);
+            CHECK_MSG("'timeout' must be a non-negative number");
+            CHECK_STATUS(pyth_queue_get(q, &v, false, -1e-9), PYTH_EVALUE);
+            CHECK_MSG("'timeout' must be a non-negative number");
+            CHECK_STATUS(pyth_queue_put(q, ITEM(9), false, NAN), PYTH_EVALUE);
+            CHECK_MSG("Invalid value NaN (not a number)");
+            CHECK_STATUS(pyth_queue_get(q, &v, false, NAN), PYTH_EVALUE);
+            CHECK_MSG("Invalid value NaN (not a number)");
+            CHECK_STATUS(pyth_queue_put(q, ITEM(9), false, PYTH_TIMEOUT_MAX * 2), PYTH_EOVERFLOW);
+            CHECK_MSG("timeout value is too large");
+            CHECK_STATUS(pyth_queue_get(q, &v, false, PYTH_TIMEOUT_MAX * 2), PYTH_EOVERFLOW);
+            CHECK_MSG("timeout value is too large");
+            CHECK_EQ(NUM(v), 77); /* the out-pointer was not written */
+            CHECK_EQ(pyth_queue_qsize(q), fill);
+            if (fill + 1 < states) CHECK_STATUS(pyth_queue_put(q, ITEM(fill + 1), false, PYTH_FOREVER), PYTH_OK);
+        }
+        /* A non-negative timeout with block == false is accepted and does
+         * not make the call wait. */
+        double t0 = now_s();
+        if (k < 3) {
+            CHECK(pyth_queue_full(q));
+            CHECK_STATUS(pyth_queue_put(q, ITEM(9), false, 5.0), PYTH_FULL);
+        }
+        void *v = NULL;
+        for (int i = 0; i + 1 < states; i++) CHECK_STATUS(pyth_queue_get(q, &v, false, i ? 0.0 : 5.0), PYTH_OK);
+        CHECK_STATUS(pyth_queue_get(q, &v, false, 5.0), PYTH_EMPTY);
+        CHECK(now_s() - t0 < h_slack());
+        CHECK_STATUS(pyth_queue_free(q), PYTH_OK);
+    }
+}
+
 /* ---- blocking calls woken by other threads ---------------------------------- */
 
 TEST(blocking_get_woken_by_put) {
@@ -834,6 +882,7 @@ int main(void) {
     RUN(maxsize_and_full);
     RUN(empty_and_timed_get);
     RUN(bad_timeouts);
+    RUN(bad_timeouts_nonblocking);
     RUN(blocking_get_woken_by_put);
     RUN(blocking_put_woken_by_get);
     RUN(task_done_too_many);

@@ -128,6 +128,51 @@ TEST(simple_empty_and_timeouts) {
     CHECK_STATUS(pyth_queue_free(q), PYTH_OK);
 }
 
+/* put takes a timeout too, and every timeout goes through the one parser
+ * (API.md), with block == false as well, whether or not the call could
+ * ever block: a put on a SimpleQueue never does. (Python's SimpleQueue.put
+ * ignores block and timeout; the C API validates them.) Nothing moves. */
+TEST(simple_bad_timeouts_put_and_nonblocking) {
+    pyth_queue_t *q = pyth_simple_queue_new();
+    for (int fill = 0; fill < 2; fill++) {
+        void *v = ITEM(77);
+        for (int b = 0; b < 2; b++) {
+            bool block = b == 1;
+            CHECK_STATUS(pyth_queue_put(q, ITEM(9), block, -1.5), PYTH_EVALUE);
+            CHECK_MSG("'timeout' must be a non-negative number");
+            CHECK_STATUS(pyth_queue_put(q, ITEM(9), block, -INFINITY), PYTH_EVALUE);
+            CHECK_MSG("'timeout' must be a non-negative number");
+            CHECK_STATUS(pyth_queue_put(q, ITEM(9), block, NAN), PYTH_EVALUE);
+            CHECK_MSG("Invalid value NaN (not a number)");
+            CHECK_STATUS(pyth_queue_put(q, ITEM(9), block, PYTH_TIMEOUT_MAX * 2), PYTH_EOVERFLOW);
+            CHECK_MSG("timeout value is too large");
+            CHECK_STATUS(pyth_queue_put(q, ITEM(9), block, INFINITY), PYTH_EOVERFLOW);
+            CHECK_MSG("timeout value is too large");
+        }
+        CHECK_STATUS(pyth_queue_get(q, &v, false, -1.5), PYTH_EVALUE);
+        CHECK_MSG("'timeout' must be a non-negative number");
+        CHECK_STATUS(pyth_queue_get(q, &v, false, NAN), PYTH_EVALUE);
+        CHECK_MSG("Invalid value NaN (not a number)");
+        CHECK_STATUS(pyth_queue_get(q, &v, false, PYTH_TIMEOUT_MAX * 2), PYTH_EOVERFLOW);
+        CHECK_MSG("timeout value is too large");
+        CHECK_EQ(NUM(v), 77);
+        CHECK_EQ(pyth_queue_qsize(q), fill);
+        if (fill == 0) CHECK_STATUS(pyth_queue_put(q, ITEM(1), true, PYTH_FOREVER), PYTH_OK);
+    }
+    /* Valid timeouts on put are accepted (and never wait). */
+    double t0 = now_s();
+    CHECK_STATUS(pyth_queue_put(q, ITEM(2), false, 5.0), PYTH_OK);
+    CHECK_STATUS(pyth_queue_put(q, ITEM(3), true, PYTH_TIMEOUT_MAX), PYTH_OK);
+    CHECK_STATUS(pyth_queue_put(q, ITEM(4), true, 0.0), PYTH_OK);
+    CHECK(now_s() - t0 < h_slack());
+    void *v = NULL;
+    for (uintptr_t i = 1; i <= 4; i++) {
+        CHECK_STATUS(pyth_queue_get(q, &v, false, i % 2 ? 5.0 : PYTH_FOREVER), PYTH_OK);
+        CHECK_EQ(NUM(v), i);
+    }
+    CHECK_STATUS(pyth_queue_free(q), PYTH_OK);
+}
+
 TEST(simple_no_task_done_join_shutdown) {
     pyth_queue_t *q = pyth_simple_queue_new();
     pyth_queue_put(q, ITEM(1), true, PYTH_FOREVER);
@@ -353,6 +398,7 @@ int main(void) {
     RUN(simple_fifo);
     RUN(put_never_blocks);
     RUN(simple_empty_and_timeouts);
+    RUN(simple_bad_timeouts_put_and_nonblocking);
     RUN(simple_no_task_done_join_shutdown);
     RUN(simple_blocking_get_woken_by_put);
     RUN(simple_free_busy);

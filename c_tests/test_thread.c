@@ -286,6 +286,115 @@ TEST(join_timeout) {
     probe_fini(&p);
 }
 
+/* Joining a thread that has ended does not block, but its timeout is still
+ * validated (API.md: one parser for every timeout, whether or not the call
+ * would block). */
+TEST(join_ended_thread_validates_timeout) {
+    pyth_thread_t *t = pyth_thread_new(NULL, NULL, NULL, 0);
+    CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+    CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+    CHECK(!pyth_thread_is_alive(t));
+    CHECK_STATUS(pyth_thread_join(t, NAN), PYTH_EVALUE);
+    CHECK_MSG("Invalid value NaN (not a number)");
+    CHECK_STATUS(pyth_thread_join(t, -NAN), PYTH_EVALUE);
+    CHECK_MSG("Invalid value NaN (not a number)");
+    CHECK_STATUS(pyth_thread_join(t, 2 * PYTH_TIMEOUT_MAX), PYTH_EOVERFLOW);
+    CHECK_MSG("timeout value is too large");
+    CHECK_STATUS(pyth_thread_join(t, INFINITY), PYTH_EOVERFLOW);
+    CHECK_MSG("timeout value is too large");
+    /* Valid ones, and the largest, return at once. */
+    double t0 = now_s();
+    CHECK_STATUS(pyth_thread_join(t, PYTH_TIMEOUT_MAX), PYTH_OK);
+    CHECK_STATUS(pyth_thread_join(t, -INFINITY), PYTH_OK);
+    CHECK(now_s() - t0 < slack());
+    pyth_thread_free(t);
+}
+
+/* A join survives signals: the joining thread is sent SIGUSR1 every 2 ms
+ * (no SA_RESTART) while it waits. A timed join on a live thread returns
+ * PYTH_TIMEOUT no earlier than its timeout; an unbounded one returns
+ * PYTH_OK only once the target has ended. */
+typedef struct {
+    pyth_event_t *go;  /* the target waits for it */
+    atomic_int ended;  /* set by the target as its last action */
+    pyth_status go_st;
+} sig_target;
+
+static int sig_target_fn(void *arg) {
+    sig_target *s = arg;
+    s->go_st = pyth_event_wait(s->go, 120.0);
+    atomic_store(&s->ended, 1);
+    return 0;
+}
+
+/* Sets `go` once the joining thread has been seen asleep in its join, has
+ * stayed there for a while and has been signalled meanwhile. */
+typedef struct {
+    sig_target *st;
+    int joiner_tid;
+    atomic_int *joined;
+    bool saw_blocked, stayed, signalled;
+    atomic_int set;    /* go was set */
+} go_setter;
+
+static void *go_setter_fn(void *p) {
+    go_setter *g = p;
+    /* Not WAIT_BLOCKED: it tests again after seeing the thread asleep, and
+     * a thread being signalled every 2 ms is often awake in its handler. */
+    double end = now_s() + 60;
+    while (!(g->saw_blocked = h_in_futex_wait(g->joiner_tid)) && now_s() < end) sched_yield();
+    int before = atomic_load(&sig_count);
+    g->stayed = STAYS_FALSE(atomic_load(g->joined), 0.3);
+    g->signalled = atomic_load(&sig_count) > before;
+    atomic_store(&g->set, 1);
+    pyth_event_set(g->st->go);
+    return NULL;
+}
+
+TEST(join_survives_signals) {
+    sig_target s;
+    memset(&s, 0, sizeof s);
+    s.go = pyth_event_new();
+    pyth_thread_t *t = pyth_thread_new(sig_target_fn, &s, NULL, 0);
+    CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+
+    h_thread spam = spam_start();
+    const double to = 0.3;
+    for (int i = 0; i < 2; i++) {
+        int before = atomic_load(&sig_count);
+        double t0 = now_s();
+        pyth_status st = pyth_thread_join(t, to);
+        double el = now_s() - t0;
+        CHECK_EQ(st, PYTH_TIMEOUT);
+        h_checks++;
+        if (el < to || el > to + h_slack()) H_FAIL("join(%.1f) under signals took %.3fs", to, el);
+        CHECK(atomic_load(&sig_count) > before);
+        CHECK(pyth_thread_is_alive(t));
+        CHECK(!atomic_load(&s.ended));
+    }
+
+    /* Unbounded: returns only after the target ended. */
+    atomic_int joined = 0;
+    go_setter g = {.st = &s, .joiner_tid = h_gettid(), .joined = &joined};
+    h_thread gt = spawn(go_setter_fn, &g);
+    pyth_status st = pyth_thread_join(t, PYTH_FOREVER);
+    atomic_store(&joined, 1);
+    bool ended_at_return = atomic_load(&s.ended);
+    bool set_at_return = atomic_load(&g.set);
+    spam_stop(spam);
+    join_within(gt, 120);
+    CHECK_EQ(st, PYTH_OK);
+    CHECK(g.saw_blocked);
+    CHECK(g.stayed);     /* did not return while the target still waited */
+    CHECK(g.signalled);  /* and was signalled meanwhile */
+    CHECK(set_at_return);
+    CHECK(ended_at_return);
+    CHECK(!pyth_thread_is_alive(t));
+    CHECK_EQ(s.go_st, PYTH_OK);
+    pyth_thread_free(t);
+    pyth_event_free(s.go);
+}
+
 /* Several threads join the same thread, bounded and unbounded; all return
  * when it ends. */
 typedef struct {
@@ -725,6 +834,52 @@ TEST(last_error_is_per_thread) {
     pyth_thread_free(u);
 }
 
+/* From its target's first instruction a thread is alive and is the current
+ * thread: is_alive is true and joining itself is "cannot join current
+ * thread" (Python sets _started in the new thread before run(), so the
+ * target never sees itself as not started), even while pyth_thread_start
+ * has not yet returned in the creating thread. Many short threads, to catch
+ * the window between the new thread running and start returning. */
+typedef struct {
+    bool alive;
+    pyth_status join_st;
+    char msg[128];
+} first_look;
+
+static int first_look_fn(void *arg) {
+    first_look *f = arg;
+    pyth_thread_t *self = pyth_current_thread();
+    f->alive = pyth_thread_is_alive(self);
+    f->join_st = pyth_thread_join(self, 0.0);
+    snprintf(f->msg, sizeof f->msg, "%s", pyth_last_error());
+    return 0;
+}
+
+TEST(alive_and_current_from_first_instruction) {
+    long n = h_quick() ? 50 : 3000, not_alive = 0, wrong_join = 0;
+    char msg[200] = "";
+    for (long i = 0; i < n; i++) {
+        first_look f;
+        memset(&f, 0, sizeof f);
+        pyth_thread_t *t = pyth_thread_new(first_look_fn, &f, NULL, 0);
+        CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+        CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+        if (!f.alive) not_alive++;
+        if (f.join_st != PYTH_ERUNTIME || strcmp(f.msg, "cannot join current thread") != 0) {
+            if (!wrong_join) snprintf(msg, sizeof msg, "%s: \"%s\"", pyth_strerror(f.join_st), f.msg);
+            wrong_join++;
+        }
+        pyth_thread_free(t);
+    }
+    h_checks += 2;
+    if (not_alive)
+        H_FAIL("LIBRARY BUG: in %ld of %ld threads, pyth_thread_is_alive(pyth_current_thread()) was false "
+               "inside the thread's own target (started but start() had not returned yet)", not_alive, n);
+    if (wrong_join)
+        H_FAIL("LIBRARY BUG: in %ld of %ld threads, a thread joining itself from its target got %s, "
+               "expected PYTH_ERUNTIME \"cannot join current thread\"", wrong_join, n, msg);
+}
+
 int main(void) {
     RUN(null_target_runs_nothing);
     RUN(auto_names_increase);
@@ -735,6 +890,8 @@ int main(void) {
     RUN(join_before_start);
     RUN(join_current_thread);
     RUN(join_timeout);
+    RUN(join_ended_thread_validates_timeout);
+    RUN(join_survives_signals);
     RUN(many_joiners);
     RUN(join_and_os_thread_teardown);
     RUN(is_alive_lifecycle);
@@ -748,5 +905,6 @@ int main(void) {
     RUN(os_thread_name);
     RUN(bad_handles);
     RUN(last_error_is_per_thread);
+    RUN(alive_and_current_from_first_instruction);
     return REPORT();
 }

@@ -237,7 +237,7 @@ static void hook(const pyth_excepthook_args *a, void *u) {
     atomic_fetch_add(&hook_calls, 1);
 }
 
-TEST(failing_function_and_null_function) {
+TEST(failing_function) {
     pyth_set_excepthook(hook, NULL);
     shot s;
     memset(&s, 0, sizeof s);
@@ -256,17 +256,108 @@ TEST(failing_function_and_null_function) {
     CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
     CHECK_EQ(atomic_load(&hook_calls), 1);
     pyth_thread_free(t);
-    /* No function: nothing to run, not an error. */
-    t = pyth_timer_new(0.0, NULL, NULL);
-    if (t) {
+    pyth_set_excepthook(NULL, NULL);
+}
+
+/* A NULL function is accepted, as a thread's NULL target is: the timer
+ * waits its interval, runs nothing and reports nothing. (Python's
+ * Timer(0, None) would raise TypeError in the timer thread; the C API
+ * treats NULL like a thread's target=None.) */
+TEST(null_function) {
+    pyth_set_excepthook(hook, NULL);
+    atomic_store(&hook_calls, 0);
+    double ivs[] = {0.0, -0.5, 0.1};
+    for (size_t k = 0; k < sizeof ivs / sizeof *ivs; k++) {
+        pyth_thread_t *t = pyth_timer_new(ivs[k], NULL, NULL);
+        CHECK(t != NULL);
+        if (!t) continue;
+        double t0 = now_s();
         CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
         CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
-        pyth_thread_free(t);
-    } else {
-        CHECK_EQ(pyth_last_status(), PYTH_EINVAL);
+        double el = now_s() - t0;
+        CHECK(el >= ivs[k]);
+        CHECK(el < (ivs[k] > 0 ? ivs[k] : 0) + slack());
+        CHECK(!pyth_thread_is_alive(t));
+        CHECK_STATUS(pyth_timer_cancel(t), PYTH_OK);
+        CHECK_STATUS(pyth_thread_free(t), PYTH_OK);
     }
-    CHECK_EQ(atomic_load(&hook_calls), 1);
+    /* Cancellable like any timer. */
+    pyth_thread_t *t = pyth_timer_new(30.0, NULL, NULL);
+    CHECK(t != NULL);
+    CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+    CHECK_STATUS(pyth_timer_cancel(t), PYTH_OK);
+    CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+    CHECK_STATUS(pyth_thread_free(t), PYTH_OK);
+    CHECK_EQ(atomic_load(&hook_calls), 0);
     pyth_set_excepthook(NULL, NULL);
+}
+
+/* A timer's daemon flag is inherited from the thread that creates it, as
+ * for any thread (Python's Timer is a Thread with daemon=None): daemon in a
+ * daemon libpyth thread and in a plain pthread (a dummy thread, which is a
+ * daemon), not in the main thread. */
+typedef struct {
+    bool creator_daemon, timer_daemon, created;
+    pyth_status start_st, join_st;
+    shot s;
+} timer_maker;
+
+static void make_timer(timer_maker *m) {
+    m->creator_daemon = pyth_thread_daemon(pyth_current_thread());
+    pyth_thread_t *t = pyth_timer_new(0.0, shot_fn, &m->s);
+    m->created = t != NULL;
+    if (!t) return;
+    m->timer_daemon = pyth_thread_daemon(t);
+    m->start_st = pyth_thread_start(t);
+    m->join_st = pyth_thread_join(t, 60.0);
+    pyth_thread_free(t);
+}
+
+static int timer_maker_fn(void *arg) {
+    make_timer(arg);
+    return 0;
+}
+
+static void *timer_maker_pthread(void *arg) {
+    make_timer(arg);
+    return NULL;
+}
+
+static void check_made(timer_maker *m, bool daemon, const char *where) {
+    h_checks++;
+    if (!m->created || m->creator_daemon != daemon || m->timer_daemon != daemon)
+        H_FAIL("timer created in %s: created %d, creator daemon %d, timer daemon %d (expected %d)", where, m->created,
+               m->creator_daemon, m->timer_daemon, daemon);
+    CHECK_EQ(m->start_st, PYTH_OK);
+    CHECK_EQ(m->join_st, PYTH_OK);
+    CHECK_EQ(atomic_load(&m->s.runs), 1);
+}
+
+TEST(timer_daemon_inherited) {
+    timer_maker m;
+    /* A daemon libpyth thread. */
+    memset(&m, 0, sizeof m);
+    pyth_thread_t *d = pyth_thread_new(timer_maker_fn, &m, NULL, 1);
+    CHECK_STATUS(pyth_thread_start(d), PYTH_OK);
+    CHECK_STATUS(pyth_thread_join(d, 60.0), PYTH_OK);
+    pyth_thread_free(d);
+    check_made(&m, true, "a daemon thread");
+    /* A non-daemon libpyth thread. */
+    memset(&m, 0, sizeof m);
+    pyth_thread_t *n = pyth_thread_new(timer_maker_fn, &m, NULL, 0);
+    CHECK_STATUS(pyth_thread_start(n), PYTH_OK);
+    CHECK_STATUS(pyth_thread_join(n, 60.0), PYTH_OK);
+    pyth_thread_free(n);
+    check_made(&m, false, "a non-daemon thread");
+    /* A plain pthread: a dummy thread, a daemon. */
+    memset(&m, 0, sizeof m);
+    h_thread h = spawn(timer_maker_pthread, &m);
+    join_within(h, 60);
+    check_made(&m, true, "a plain pthread (dummy thread)");
+    /* The main thread. */
+    memset(&m, 0, sizeof m);
+    make_timer(&m);
+    check_made(&m, false, "the main thread");
 }
 
 /* Several timers at once: each fires once, no earlier than its own
@@ -299,7 +390,9 @@ int main(void) {
     RUN(invalid_interval);
     RUN(cancel_non_timer);
     RUN(timer_is_a_thread);
-    RUN(failing_function_and_null_function);
+    RUN(failing_function);
+    RUN(null_function);
+    RUN(timer_daemon_inherited);
     RUN(concurrent_timers);
     return REPORT();
 }
