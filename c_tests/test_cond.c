@@ -178,6 +178,11 @@ TEST(cond_wait_notify_need_the_lock) {
         CHECK_MSG("cannot wait on un-acquired lock");
         CHECK_STATUS(pyth_cond_wait(c, 5.0), PYTH_ERUNTIME);
         CHECK_STATUS(pyth_cond_wait(c, -3.0), PYTH_ERUNTIME);
+        /* Before the timeout is looked at, as Python's wait. */
+        CHECK_STATUS(pyth_cond_wait(c, NAN), PYTH_ERUNTIME);
+        CHECK_MSG("cannot wait on un-acquired lock");
+        CHECK_STATUS(pyth_cond_wait(c, 2 * PYTH_TIMEOUT_MAX), PYTH_ERUNTIME);
+        CHECK_MSG("cannot wait on un-acquired lock");
         CHECK(now_s() - t0 < h_slack());
         CHECK_STATUS(pyth_cond_notify(c, 1), PYTH_ERUNTIME);
         CHECK_MSG("cannot notify on un-acquired lock");

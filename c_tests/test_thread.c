@@ -310,6 +310,31 @@ TEST(join_ended_thread_validates_timeout) {
     pyth_thread_free(t);
 }
 
+/* A join that cannot be made fails for that before its timeout is looked
+ * at, as Python's join raises RuntimeError first. */
+static int join_self_nan(void *arg) {
+    pyth_status *out = arg;
+    out[0] = pyth_thread_join(pyth_current_thread(), NAN);
+    out[1] = strcmp(pyth_last_error(), "cannot join current thread") == 0;
+    return 0;
+}
+
+TEST(join_errors_before_timeout_errors) {
+    pyth_thread_t *t = pyth_thread_new(NULL, NULL, NULL, 0);
+    CHECK_STATUS(pyth_thread_join(t, NAN), PYTH_ERUNTIME);
+    CHECK_MSG("cannot join thread before it is started");
+    CHECK_STATUS(pyth_thread_join(t, 2 * PYTH_TIMEOUT_MAX), PYTH_ERUNTIME);
+    CHECK_MSG("cannot join thread before it is started");
+    pyth_thread_free(t);
+    pyth_status out[2] = {PYTH_OK, 0};
+    t = pyth_thread_new(join_self_nan, out, NULL, 0);
+    CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+    CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+    CHECK_EQ(out[0], PYTH_ERUNTIME);
+    CHECK(out[1]);
+    pyth_thread_free(t);
+}
+
 /* A join survives signals: the joining thread is sent SIGUSR1 every 2 ms
  * (no SA_RESTART) while it waits. A timed join on a live thread returns
  * PYTH_TIMEOUT no earlier than its timeout; an unbounded one returns
@@ -891,6 +916,7 @@ int main(void) {
     RUN(join_current_thread);
     RUN(join_timeout);
     RUN(join_ended_thread_validates_timeout);
+    RUN(join_errors_before_timeout_errors);
     RUN(join_survives_signals);
     RUN(many_joiners);
     RUN(join_and_os_thread_teardown);

@@ -238,7 +238,7 @@ impl Thread {
                 self.0.ident.store(ident, Relaxed);
                 self.0.os_generation.store(crate::fork::generation(), Relaxed);
                 self.0.os.store(OS_JOINABLE, Release);
-                // Fails only if the thread has already ended (DONE).
+                // Fails if the thread has marked itself started (or ended).
                 let _ = self.0.state.compare_exchange(STARTING, RUNNING, AcqRel, Relaxed);
                 Ok(())
             }
@@ -415,6 +415,10 @@ impl Thread {
     /// Everything a started thread does before its body; says what to run.
     fn begin(&self) -> Step {
         self.fill_identity();
+        // Started, as Python's `_started` is set, before anything of the
+        // thread's own runs (start may not have returned yet): it sees itself
+        // alive, and joining itself is "cannot join current thread".
+        let _ = self.0.state.compare_exchange(STARTING, RUNNING, AcqRel, Relaxed);
         // Under the name's lock, not from a copy: an allocation here would be
         // this thread's first, and glibc would set up a cache for it (and
         // tear it down at exit), a measurable part of a thread's start.
