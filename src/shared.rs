@@ -178,4 +178,5 @@ pub fn try_box<T>(value: T) -> Result<Box<T>> {
     }
 }
 
-const NO_MEMORY: Error = Error::new(ErrorKind::NoMemory, "out of memory");
+/// `MemoryError`, for an allocation that failed.
+pub(crate) const NO_MEMORY: Error = Error::new(ErrorKind::NoMemory, "out of memory");

@@ -131,10 +131,13 @@ impl Executor {
         // A worker first: if none can be started the task is not queued, so
         // a failed submit never runs it later (its argument may be gone).
         pool.adjust_thread_count(&mut st)?;
-        pool.queue.put(Some(WorkItem {
+        let item = Some(WorkItem {
             future: future.clone(),
             task,
-        }));
+        });
+        if pool.queue.try_put(item).is_err() {
+            return Err(crate::shared::NO_MEMORY);
+        }
         Ok(future)
     }
 

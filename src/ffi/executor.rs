@@ -6,7 +6,7 @@ use super::status::*;
 use super::timeout::{parse, Negative};
 use crate::error::{Error, ErrorKind, Result};
 use crate::executor::{self as core, Executor, Future, FutureError, FutureInner, Initializer, ReturnWhen, Task};
-use crate::shared::Handle;
+use crate::shared::{try_box, Handle};
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 /// A thread pool (Python's `ThreadPoolExecutor`). Opaque.
@@ -101,16 +101,17 @@ unsafe fn future(f: *const pyth_future_t) -> Result<Future> {
     Ok(unsafe { Future::clone_from_ptr(f.cast::<Handle<FutureInner>>()) })
 }
 
-fn c_task(f: unsafe extern "C" fn(*mut c_void, *mut *mut c_void) -> c_int, arg: *mut c_void) -> Task {
+fn c_task(f: unsafe extern "C" fn(*mut c_void, *mut *mut c_void) -> c_int, arg: *mut c_void) -> Result<Task> {
     let arg = arg as usize;
-    Box::new(move || {
+    let task: Task = try_box(move || {
         let mut out: *mut c_void = std::ptr::null_mut();
         // SAFETY: the caller's task with its argument and our out slot.
         match unsafe { f(arg as *mut c_void, &mut out) } {
             0 => Ok(out as usize),
             code => Err(code),
         }
-    })
+    })?;
+    Ok(task)
 }
 
 /// Schedules `fn(arg)` and returns its future (free it with
@@ -127,7 +128,7 @@ pub unsafe extern "C" fn pyth_executor_submit(
         // SAFETY: the C caller passes an executor handle.
         let e = unsafe { executor(e)? };
         let f = function.ok_or(NULL_FN)?;
-        Ok(e.submit(c_task(f, arg))?.into_raw())
+        Ok(e.submit(c_task(f, arg)?)?.into_raw())
     })
 }
 
@@ -189,7 +190,7 @@ pub unsafe extern "C" fn pyth_executor_map(
         let mut futures = Vec::with_capacity(n);
         for i in 0..n {
             // SAFETY: args has n entries.
-            match e.submit(c_task(f, unsafe { *args.add(i) })) {
+            match c_task(f, unsafe { *args.add(i) }).and_then(|task| e.submit(task)) {
                 Ok(fut) => futures.push(fut),
                 Err(err) => {
                     // As Python's map: what was submitted is cancelled.

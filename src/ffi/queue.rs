@@ -5,6 +5,7 @@ use super::status::*;
 use super::timeout::{parse, QUEUE_NEGATIVE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::queue::{Order, Queue, QueueError, SimpleQueue};
+use crate::shared::NO_MEMORY;
 use std::ffi::{c_int, c_void};
 use std::time::Duration;
 
@@ -120,10 +121,10 @@ pub unsafe extern "C" fn pyth_queue_put(
         let q = unsafe { queue(q)? };
         let timeout = queue_timeout(timeout)?;
         match q {
-            AnyQueue::Simple(s) => {
-                s.put(item as usize);
-                Ok(PYTH_OK)
-            }
+            AnyQueue::Simple(s) => match s.try_put(item as usize) {
+                Ok(()) => Ok(PYTH_OK),
+                Err(_) => Err(NO_MEMORY),
+            },
             AnyQueue::Std(s) => match s.put(item as usize, block, timeout) {
                 Ok(()) => Ok(PYTH_OK),
                 Err((_, e)) => status_of(e),

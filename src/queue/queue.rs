@@ -58,6 +58,17 @@ impl<T> Items<T> {
         }
     }
 
+    /// Room for one more item, or `MemoryError` (a queue that grows until
+    /// memory runs out fails the put instead of aborting the process).
+    fn reserve_one(&mut self) -> Result<(), Error> {
+        let grown = match self {
+            Items::Fifo(q) => q.try_reserve(1),
+            Items::Lifo(v) => v.try_reserve(1),
+            Items::Heap(h, ..) => h.try_reserve(1),
+        };
+        grown.map_err(|_| crate::shared::NO_MEMORY)
+    }
+
     fn push(&mut self, item: T) {
         match self {
             Items::Fifo(q) => q.push_back(item),
@@ -249,6 +260,9 @@ impl<T> Queue<T> {
                 Some(st) => st,
                 None => return Err((item, QueueError::Full)),
             };
+        }
+        if let Err(e) = st.items.reserve_one() {
+            return Err((item, QueueError::Error(e)));
         }
         st.items.push(item);
         self.len.store(st.items.len(), Relaxed);

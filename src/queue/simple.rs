@@ -69,14 +69,16 @@ struct Block<T> {
 }
 
 impl<T> Block<T> {
-    fn new() -> Box<Self> {
-        Box::new(Block {
+    /// A new block, or `None` if memory ran out.
+    fn new() -> Option<Box<Self>> {
+        crate::shared::try_box(Block {
             slots: std::array::from_fn(|_| Slot {
                 item: UnsafeCell::new(MaybeUninit::uninit()),
                 ready: AtomicBool::new(false),
             }),
             next: AtomicPtr::new(ptr::null_mut()),
         })
+        .ok()
     }
 }
 
@@ -158,6 +160,12 @@ fn wake_getter(key: usize) {
     unsafe { plc::unpark_filter(key, filter, token) };
 }
 
+/// Allocation failed where the caller cannot report it: abort, as `Box`.
+#[cold]
+fn out_of_memory<T>() -> ! {
+    std::alloc::handle_alloc_error(std::alloc::Layout::new::<Block<T>>())
+}
+
 /// Waits for another thread that is a few instructions from done.
 fn snooze(spin: &mut SpinWait) {
     if !spin.spin() {
@@ -198,7 +206,7 @@ unsafe fn read_item<T>(cell: &UnsafeCell<MaybeUninit<T>>) -> T {
 impl<T> SimpleQueue<T> {
     /// An empty queue.
     pub fn new() -> Self {
-        let first = Box::into_raw(Block::new());
+        let first = Box::into_raw(Block::new().unwrap_or_else(|| out_of_memory::<T>()));
         SimpleQueue {
             tail: TailSide {
                 index: AtomicUsize::new(0),
@@ -218,8 +226,17 @@ impl<T> SimpleQueue<T> {
     }
 
     /// Appends `item`; never blocks (it may wait the few stores another
-    /// put needs to link a new block).
+    /// put needs to link a new block). Out of memory, it aborts, as `Box`
+    /// does; see `try_put`.
     pub fn put(&self, item: T) {
+        if self.try_put(item).is_err() {
+            out_of_memory::<T>()
+        }
+    }
+
+    /// `put`, or the item back if the block it needed could not be
+    /// allocated (the queue is unchanged then).
+    pub fn try_put(&self, item: T) -> Result<(), T> {
         let key = self.key();
         let mut spin = SpinWait::new();
         let mut next: Option<Box<Block<T>>> = None;
@@ -239,7 +256,11 @@ impl<T> SimpleQueue<T> {
             if offset + 1 == BLOCK_CAP && next.is_none() {
                 // Allocated before the last slot is claimed, so that the
                 // others wait only for a few stores.
-                next = Some(Block::new());
+                match Block::new() {
+                    Some(b) => next = Some(b),
+                    // Nothing claimed yet: the queue is as it was.
+                    None => return Err(item),
+                }
             }
             // The claim clears ARMED: this put is the one that wakes.
             match self
@@ -269,7 +290,7 @@ impl<T> SimpleQueue<T> {
                     if tail & ARMED != 0 {
                         wake_getter(key);
                     }
-                    return;
+                    return Ok(());
                 }
                 Err(t) => tail = t,
             }
