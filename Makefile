@@ -24,7 +24,7 @@ SRCS     := $(shell find src -name '*.rs') Cargo.toml build.rs cbindgen.toml pyt
 C_TESTS  := $(patsubst c_tests/%.c,%,$(wildcard c_tests/test_*.c))
 EXAMPLES := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 
-.PHONY: all run test bench install clean rust-test loom-test header-check c-test valgrind-test examples \
+.PHONY: all run test bench install clean rust-test loom-test header-check symbols-check c-test valgrind-test examples \
         cpp-test cpp-examples python-test
 
 all: $(LIB)/libpyth.so $(LIB)/libpyth.a $(BUILD)/pyth.pc
@@ -116,6 +116,11 @@ loom-test:
 	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 $(CARGO) test --release --lib \
 	    --target-dir target/loom loom_
 
+# The shared library exports pyth_* and nothing else (API.md).
+symbols-check: $(LIB)/libpyth.so
+	@bad=$$(nm -D --defined-only $(LIB)/libpyth.so | awk '{print $$3}' | grep -v '^pyth_'); \
+	if [ -n "$$bad" ]; then echo "libpyth.so exports symbols other than pyth_*:"; echo "$$bad"; exit 1; fi
+
 # The committed header must be what cbindgen generates now.
 header-check: $(RUSTLIB)/libpyth.so
 	@if command -v git >/dev/null && git rev-parse --git-dir >/dev/null 2>&1; then \
@@ -133,7 +138,7 @@ valgrind-test: $(C_SHARED)
 	@PYTH_TEST_QUICK=1 VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect" \
 	    sh c_tests/run.sh "c-valgrind" $(C_SHARED)
 
-test: all header-check rust-test loom-test c-test valgrind-test cpp-test python-test
+test: all header-check symbols-check rust-test loom-test c-test valgrind-test cpp-test python-test
 	@echo "suites: 7 passed, 0 failed"
 
 # ---- benchmarks -----------------------------------------------------------

@@ -166,3 +166,23 @@ pub extern "C" fn pyth_last_error() -> *const c_char {
 pub extern "C" fn pyth_last_status() -> pyth_status {
     LAST_STATUS.with(|s| s.get())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    /// A panic under `run` or `run_or` is caught at the boundary and
+    /// reported like any failure (it prints its message on the way).
+    #[test]
+    fn a_panic_becomes_a_runtime_error() {
+        assert_eq!(run(|| panic!("deliberate")), PYTH_ERUNTIME);
+        assert_eq!(pyth_last_status(), PYTH_ERUNTIME);
+        // SAFETY: the calling thread's message, valid until its next failure.
+        let msg = unsafe { CStr::from_ptr(pyth_last_error()) }.to_str().unwrap();
+        assert!(msg.starts_with("internal error in libpyth"), "{msg}");
+        assert_eq!(run(|| Ok(PYTH_TIMEOUT)), PYTH_TIMEOUT);
+        assert_eq!(run_or(7usize, || panic!("deliberate")), 7);
+        assert_eq!(pyth_last_status(), PYTH_ERUNTIME);
+    }
+}
