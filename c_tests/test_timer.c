@@ -125,6 +125,35 @@ TEST(cancel_from_another_thread) {
     }
 }
 
+/* Cancelled from another thread while it sleeps through a long interval:
+ * the function never runs, and the timer's thread ends at once. */
+typedef struct {
+    pyth_thread_t *timer;
+    pyth_status st;
+} cancel_call;
+
+static void *cancel_pthread(void *arg) {
+    cancel_call *c = arg;
+    c->st = pyth_timer_cancel(c->timer);
+    return NULL;
+}
+
+TEST(cancel_while_asleep_from_another_thread) {
+    shot s;
+    memset(&s, 0, sizeof s);
+    pyth_thread_t *t = pyth_timer_new(30.0, shot_fn, &s);
+    CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+    CHECK(WAIT_BLOCKED((pid_t)pyth_thread_native_id(t), 30));
+    double t0 = now_s();
+    cancel_call cc = {t, PYTH_EINVAL};
+    join_within(spawn(cancel_pthread, &cc), 60);
+    CHECK_EQ(cc.st, PYTH_OK);
+    CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+    CHECK(now_s() - t0 < h_slack());
+    CHECK_EQ(atomic_load(&s.runs), 0);
+    pyth_thread_free(t);
+}
+
 TEST(forever_waits_until_cancelled) {
     shot s;
     memset(&s, 0, sizeof s);
@@ -385,6 +414,7 @@ int main(void) {
     RUN(fires_after_interval);
     RUN(cancel_before_firing);
     RUN(cancel_from_another_thread);
+    RUN(cancel_while_asleep_from_another_thread);
     RUN(forever_waits_until_cancelled);
     RUN(negative_and_zero_interval_fire_at_once);
     RUN(invalid_interval);
