@@ -137,8 +137,10 @@ pub struct Condition<L: ConditionLock = RLock> {
     /// Threads between the start of `wait` and its return (they still read
     /// this condition), counted under the lock.
     waiters: AtomicUsize,
-    /// Threads blocked in `acquire_timeout`.
-    acquirers: AtomicUsize,
+    /// Threads in a call that may sleep and read this condition again
+    /// outside `waiters`' span: `acquire_timeout`, and `wait_for` between
+    /// its waits.
+    busy: AtomicUsize,
 }
 
 const WAIT_UNACQUIRED: Error = Error::new(ErrorKind::Runtime, "cannot wait on un-acquired lock");
@@ -172,7 +174,7 @@ impl<L: ConditionLock> Condition<L> {
         Condition {
             lock,
             waiters: AtomicUsize::new(0),
-            acquirers: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
         }
     }
 
@@ -191,9 +193,9 @@ impl<L: ConditionLock> Condition<L> {
         }
         // Blocked through this condition: counted, so that freeing it is
         // refused whatever lock it borrows.
-        self.acquirers.fetch_add(1, Relaxed);
+        self.busy.fetch_add(1, Relaxed);
         let acquired = self.lock.acquire_timeout(timeout);
-        self.acquirers.fetch_sub(1, Release);
+        self.busy.fetch_sub(1, Release);
         acquired
     }
 
@@ -210,7 +212,7 @@ impl<L: ConditionLock> Condition<L> {
     /// Whether a thread is waiting on this condition or blocked acquiring
     /// its lock through it.
     pub fn has_waiters(&self) -> bool {
-        self.waiters.load(SeqCst) != 0 || self.acquirers.load(SeqCst) != 0
+        self.waiters.load(SeqCst) != 0 || self.busy.load(SeqCst) != 0
     }
 
     /// The parking key: the address of a field only this condition parks
@@ -297,17 +299,24 @@ impl<L: ConditionLock> Condition<L> {
     /// a zero timeout, so calling it without the lock fails.
     pub fn wait_for(&self, mut predicate: impl FnMut() -> bool, timeout: Option<Duration>) -> Result<bool> {
         let deadline = deadline_or_now(timeout);
+        // Counted for the whole call: between two waits the thread is not
+        // among `waiters`, yet it will wait here again.
+        self.busy.fetch_add(1, Relaxed);
         let mut first = true;
-        loop {
+        let result = loop {
             if predicate() {
-                return Ok(true);
+                break Ok(true);
             }
             if !first && deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(false);
+                break Ok(false);
             }
             first = false;
-            self.wait_until(deadline)?;
-        }
+            if let Err(e) = self.wait_until(deadline) {
+                break Err(e);
+            }
+        };
+        self.busy.fetch_sub(1, Release);
+        result
     }
 
     /// Wakes exactly `min(n, waiters)` waiting threads, oldest first.

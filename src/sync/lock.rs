@@ -21,8 +21,9 @@ const PARKED: u8 = 2;
 #[derive(Debug, Default)]
 pub struct Lock {
     state: AtomicU8,
-    /// Threads asleep in `acquire` (or about to be); the C boundary refuses
-    /// to free a lock while any are, since they will read it again.
+    /// Threads in `acquire`'s slow path (asleep, spinning, or woken and not
+    /// yet returned); the C boundary refuses to free a lock while any are,
+    /// since they will read it again.
     blocked: AtomicU32,
 }
 
@@ -74,12 +75,28 @@ impl Lock {
     /// Waits at most `timeout` (`None`: forever) for the lock; true if acquired.
     #[inline]
     pub fn acquire_timeout(&self, timeout: Option<Duration>) -> bool {
+        self.acquire_timeout_then(timeout, || {})
+    }
+
+    /// `acquire_timeout`, running `then` once the lock is taken and before
+    /// a waiter stops counting as blocked: a caller that writes to its own
+    /// object after the acquire (RLock's owner) is done with it before a
+    /// free of that object can succeed.
+    #[inline]
+    pub(crate) fn acquire_timeout_then(&self, timeout: Option<Duration>, then: impl FnOnce()) -> bool {
         if self.state.compare_exchange_weak(0, LOCKED, Acquire, Relaxed).is_ok() {
+            then();
             return true;
         }
         match timeout {
-            Some(d) if d.is_zero() => self.try_acquire(),
-            _ => self.acquire_slow(deadline(timeout)),
+            Some(d) if d.is_zero() => {
+                let taken = self.try_acquire();
+                if taken {
+                    then();
+                }
+                taken
+            }
+            _ => self.acquire_slow_then(deadline(timeout), then),
         }
     }
 
@@ -156,6 +173,24 @@ impl Lock {
     /// with a load).
     #[cold]
     pub(crate) fn acquire_slow(&self, deadline: Option<Instant>) -> bool {
+        self.acquire_slow_then(deadline, || {})
+    }
+
+    /// The slow path, counted as blocked from its start to its end (after
+    /// `then`): a woken thread that must still take the lock, or that was
+    /// handed it, reads this lock again, so a free must be refused until
+    /// it has returned.
+    fn acquire_slow_then(&self, deadline: Option<Instant>, then: impl FnOnce()) -> bool {
+        self.blocked.fetch_add(1, Relaxed);
+        let taken = self.acquire_contended(deadline);
+        if taken {
+            then();
+        }
+        self.blocked.fetch_sub(1, Release);
+        taken
+    }
+
+    fn acquire_contended(&self, deadline: Option<Instant>) -> bool {
         let mut spin = SpinWait::new();
         let mut state = self.state.load(Relaxed);
         loop {
@@ -192,12 +227,7 @@ impl Lock {
             };
             // SAFETY: the key is this lock's own address; the callbacks do
             // not panic and do not call back into the parking lot.
-            // Counted only around the sleep: the counter shares the state's
-            // cache line, and touching it on every contended pass would
-            // bounce that line twice more.
-            self.blocked.fetch_add(1, Relaxed);
             let result = unsafe { plc::park(self.key(), validate, || {}, timed_out, DEFAULT_PARK_TOKEN, deadline) };
-            self.blocked.fetch_sub(1, Release);
             match result {
                 ParkResult::Unparked(TOKEN_HANDOFF) => return true,
                 ParkResult::TimedOut => return false,

@@ -68,12 +68,12 @@ impl RLock {
             self.count.store(c.saturating_add(1), Relaxed);
             return true;
         }
-        if !self.lock.acquire_timeout(timeout) {
-            return false;
-        }
-        self.owner.store(me, Relaxed);
-        self.count.store(1, Relaxed);
-        true
+        // Owner and count are written while this thread still counts as
+        // blocked on the lock, so the RLock cannot be freed under them.
+        self.lock.acquire_timeout_then(timeout, || {
+            self.owner.store(me, Relaxed);
+            self.count.store(1, Relaxed);
+        })
     }
 
     /// Drops one recursion level; the last one frees the lock.
