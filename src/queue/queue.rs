@@ -262,6 +262,9 @@ impl<T> Queue<T> {
             };
         }
         if let Err(e) = st.items.reserve_one() {
+            // This put may have been woken for the room it found: pass the
+            // wake-up on to another putter.
+            self.not_full.wake_one();
             return Err((item, QueueError::Error(e)));
         }
         st.items.push(item);

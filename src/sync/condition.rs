@@ -299,24 +299,28 @@ impl<L: ConditionLock> Condition<L> {
     /// a zero timeout, so calling it without the lock fails.
     pub fn wait_for(&self, mut predicate: impl FnMut() -> bool, timeout: Option<Duration>) -> Result<bool> {
         let deadline = deadline_or_now(timeout);
-        // Counted for the whole call: between two waits the thread is not
-        // among `waiters`, yet it will wait here again.
+        // Counted for the whole call (a panicking predicate included):
+        // between two waits the thread is not among `waiters`, yet it will
+        // wait here again.
+        struct Busy<'a>(&'a AtomicUsize);
+        impl Drop for Busy<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Release);
+            }
+        }
         self.busy.fetch_add(1, Relaxed);
+        let _busy = Busy(&self.busy);
         let mut first = true;
-        let result = loop {
+        loop {
             if predicate() {
-                break Ok(true);
+                return Ok(true);
             }
             if !first && deadline.is_some_and(|d| Instant::now() >= d) {
-                break Ok(false);
+                return Ok(false);
             }
             first = false;
-            if let Err(e) = self.wait_until(deadline) {
-                break Err(e);
-            }
-        };
-        self.busy.fetch_sub(1, Release);
-        result
+            self.wait_until(deadline)?;
+        }
     }
 
     /// Wakes exactly `min(n, waiters)` waiting threads, oldest first.

@@ -196,7 +196,11 @@ extern "C" fn at_exit() {
             break;
         }
         for t in pending {
-            let _ = t.join(None);
+            // Fails only for a thread whose start is still creating its
+            // OS thread: give that start the CPU, then look again.
+            if t.join(None).is_err() {
+                std::thread::yield_now();
+            }
         }
     }
 }
