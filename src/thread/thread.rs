@@ -101,13 +101,20 @@ impl Eq for Thread {}
 
 impl std::fmt::Debug for Thread {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // As Python's Thread.__repr__.
         let status = match self.0.state.load(Relaxed) {
-            NEW => "initial",
-            RUNNING | STARTING if self.0.dummy.load(Relaxed) => "started daemon",
-            RUNNING | STARTING => "started",
+            NEW | STARTING => "initial",
+            RUNNING => "started",
             _ => "stopped",
         };
-        write!(f, "<Thread({}, {} {})>", self.name(), status, self.ident())
+        write!(f, "<Thread({}, {status}", self.name())?;
+        if self.daemon() {
+            write!(f, " daemon")?;
+        }
+        if self.ident() != 0 {
+            write!(f, " {}", self.ident())?;
+        }
+        write!(f, ")>")
     }
 }
 
@@ -631,4 +638,20 @@ pub(crate) fn current_ptr() -> *const Handle<Inner> {
         return p as *const Handle<Inner>;
     }
     registry::adopt_current().as_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_pythons_repr() {
+        let t = Thread::new(Some(Box::new(|| 0)), Some("w".into()), Some(true)).unwrap();
+        assert_eq!(format!("{t:?}"), "<Thread(w, initial daemon)>");
+        t.start().unwrap();
+        assert!(t.join(None).unwrap());
+        assert_eq!(format!("{t:?}"), format!("<Thread(w, stopped daemon {})>", t.ident()));
+        let u = Thread::new(None, Some("u".into()), Some(false)).unwrap();
+        assert_eq!(format!("{u:?}"), "<Thread(u, initial)>");
+    }
 }
