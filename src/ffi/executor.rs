@@ -89,9 +89,7 @@ pub extern "C" fn pyth_executor_new_ex(
 /// freeing the pool under it.
 unsafe fn executor(e: *const pyth_executor_t) -> Result<Shared<Executor>> {
     // SAFETY: forwarded contract.
-    unsafe { handle::get::<Executor, _>(e, Kind::Executor)? };
-    // SAFETY: validated above.
-    Ok(unsafe { Shared::clone_raw(e.cast::<Handle<Executor>>()) })
+    unsafe { handle::share(e, Kind::Executor) }
 }
 
 unsafe fn future(f: *const pyth_future_t) -> Result<Future> {

@@ -143,6 +143,22 @@ pub struct Condition<L: ConditionLock = RLock> {
     busy: AtomicUsize,
 }
 
+/// One count in `Condition::busy` for as long as it lives.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Relaxed);
+        Busy(count)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Release);
+    }
+}
+
 const WAIT_UNACQUIRED: Error = Error::new(ErrorKind::Runtime, "cannot wait on un-acquired lock");
 const NOTIFY_UNACQUIRED: Error = Error::new(ErrorKind::Runtime, "cannot notify on un-acquired lock");
 
@@ -193,10 +209,8 @@ impl<L: ConditionLock> Condition<L> {
         }
         // Blocked through this condition: counted, so that freeing it is
         // refused whatever lock it borrows.
-        self.busy.fetch_add(1, Relaxed);
-        let acquired = self.lock.acquire_timeout(timeout);
-        self.busy.fetch_sub(1, Release);
-        acquired
+        let _busy = Busy::enter(&self.busy);
+        self.lock.acquire_timeout(timeout)
     }
 
     /// Releases the underlying lock.
@@ -302,14 +316,7 @@ impl<L: ConditionLock> Condition<L> {
         // Counted for the whole call (a panicking predicate included):
         // between two waits the thread is not among `waiters`, yet it will
         // wait here again.
-        struct Busy<'a>(&'a AtomicUsize);
-        impl Drop for Busy<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Release);
-            }
-        }
-        self.busy.fetch_add(1, Relaxed);
-        let _busy = Busy(&self.busy);
+        let _busy = Busy::enter(&self.busy);
         let mut first = true;
         loop {
             if predicate() {

@@ -245,8 +245,7 @@ impl Thread {
                 self.0.ident.store(ident, Relaxed);
                 self.0.os_generation.store(crate::fork::generation(), Relaxed);
                 self.0.os.store(OS_JOINABLE, Release);
-                // Fails if the thread has marked itself started (or ended).
-                let _ = self.0.state.compare_exchange(STARTING, RUNNING, AcqRel, Relaxed);
+                self.mark_started();
                 Ok(())
             }
             Err(e) => {
@@ -283,6 +282,13 @@ impl Thread {
             }
         }
         Ok(ended)
+    }
+
+    /// STARTING to RUNNING, as Python sets `_started`: done by whichever
+    /// comes first, the new thread or `start` once the OS thread exists (a
+    /// thread that has already ended stays DONE).
+    fn mark_started(&self) {
+        let _ = self.0.state.compare_exchange(STARTING, RUNNING, AcqRel, Relaxed);
     }
 
     /// The errors `join` gives before it waits, in Python's order: a dummy
@@ -422,10 +428,10 @@ impl Thread {
     /// Everything a started thread does before its body; says what to run.
     fn begin(&self) -> Step {
         self.fill_identity();
-        // Started, as Python's `_started` is set, before anything of the
-        // thread's own runs (start may not have returned yet): it sees itself
-        // alive, and joining itself is "cannot join current thread".
-        let _ = self.0.state.compare_exchange(STARTING, RUNNING, AcqRel, Relaxed);
+        // Before anything of the thread's own runs (start may not have
+        // returned yet): it sees itself alive, and joining itself is
+        // "cannot join current thread".
+        self.mark_started();
         // Under the name's lock, not from a copy: an allocation here would be
         // this thread's first, and glibc would set up a cache for it (and
         // tear it down at exit), a measurable part of a thread's start.
@@ -484,11 +490,6 @@ enum Step {
     C(CFunction, usize),
 }
 
-/// The thread's own reference, kept under a pthread key while it runs: if
-/// the body ends the OS thread (`pthread_exit`), the key's destructor
-/// finishes the thread object. A key, not a Rust `thread_local!` with a
-/// destructor: registering that allocates, and a thread whose first
-/// allocation this would be pays for glibc's per-thread malloc cache too.
 /// Runs `f` with the calling thread's cancellation disabled: a
 /// cancellation's unwind may not cross the C boundary, and libpyth's waits
 /// are not cancellation points, though `pthread_join` is.
@@ -507,6 +508,11 @@ fn without_cancellation(f: impl FnOnce()) {
     unsafe { pthread_setcancelstate(old, &mut old) };
 }
 
+/// The thread's own reference, kept under a pthread key while it runs: if
+/// the body ends the OS thread (`pthread_exit`), the key's destructor
+/// finishes the thread object. A key, not a Rust `thread_local!` with a
+/// destructor: registering that allocates, and a thread whose first
+/// allocation this would be pays for glibc's per-thread malloc cache too.
 fn running_key() -> libc::pthread_key_t {
     static KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
     extern "C" fn finish_abandoned(p: *mut libc::c_void) {
