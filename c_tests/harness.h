@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,6 +111,34 @@ static inline double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Caps the calling process's address space `margin` bytes above what it
+ * maps now, so that allocations soon fail (for out-of-memory tests, in a
+ * forked child). False if it could not. */
+static inline bool h_limit_address_space(size_t margin) {
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return false;
+    int got = fscanf(f, "%ld", &pages);
+    fclose(f);
+    if (got != 1) return false;
+    rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + margin;
+    struct rlimit rl = {limit, limit};
+    return setrlimit(RLIMIT_AS, &rl) == 0;
+}
+
+/* Waits at most `seconds` for child `pid` and stores its wait status; a
+ * child still running then is killed (and reaped), and the result is false. */
+static inline bool h_wait_child(pid_t pid, double seconds, int *status) {
+    double end = now_s() + seconds;
+    struct timespec ms = {0, 1000000};
+    pid_t got;
+    while ((got = waitpid(pid, status, WNOHANG)) == 0 && now_s() < end) nanosleep(&ms, NULL);
+    if (got != 0) return true;
+    kill(pid, SIGKILL);
+    waitpid(pid, status, 0);
+    return false;
 }
 
 /* Plain pthreads for tests of the primitives (independent of pyth threads). */

@@ -48,13 +48,7 @@ static void grow_child(int which) {
     }
     }
     if (!gate || (!q && !ex)) _exit(3);
-    long pages = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f || fscanf(f, "%ld", &pages) != 1) _exit(3);
-    fclose(f);
-    rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (16u << 20);
-    struct rlimit rl = {limit, limit};
-    if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(3);
+    if (!h_limit_address_space(16u << 20)) _exit(3);
     pyth_status st = PYTH_OK;
     long i = 0;
     for (; i < 200000000L; i++) {
@@ -96,13 +90,7 @@ TEST(enomem_when_growing) {
         }
         if (pid == 0) grow_child(which);
         int status = 0;
-        double end = now_s() + 120;
-        pid_t got = 0;
-        struct timespec ms = {0, 1000000};
-        while ((got = waitpid(pid, &status, WNOHANG)) == 0 && now_s() < end) nanosleep(&ms, NULL);
-        if (got == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
+        if (!h_wait_child(pid, 120, &status)) {
             H_FAIL("%s: the out-of-memory child did not finish", gname[which]);
             continue;
         }

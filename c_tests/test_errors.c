@@ -908,13 +908,7 @@ static void *oom_make(int which, pyth_lock_t *l, pyth_rlock_t *r) {
 static void oom_child(int which) {
     pyth_lock_t *l = pyth_lock_new();
     pyth_rlock_t *r = pyth_rlock_new();
-    long pages = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f || fscanf(f, "%ld", &pages) != 1) _exit(3);
-    fclose(f);
-    rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (16u << 20);
-    struct rlimit rl = {limit, limit};
-    if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(4);
+    if (!h_limit_address_space(16u << 20)) _exit(4);
     long i = 0;
     for (; i < 100000000L; i++) {
         if (!oom_make(which, l, r)) break;
@@ -939,13 +933,7 @@ TEST(enomem_constructors) {
         if (pid < 0) { perror("fork"); CHECK(!"fork"); return; }
         if (pid == 0) oom_child(which);
         int status = 0;
-        double end = now_s() + 120;
-        pid_t got = 0;
-        struct timespec ms = {0, 1000000};
-        while ((got = waitpid(pid, &status, WNOHANG)) == 0 && now_s() < end) nanosleep(&ms, NULL);
-        if (got == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
+        if (!h_wait_child(pid, 120, &status)) {
             H_FAIL("%s: the out-of-memory child did not finish", cname[which]);
             continue;
         }
