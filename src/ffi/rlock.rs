@@ -4,7 +4,7 @@ use super::handle::{self, Kind};
 use super::lock::NONBLOCKING_TIMEOUT;
 use super::status::*;
 use super::timeout::{is_forever, parse_acquire, LOCK_NEGATIVE, PYTH_FOREVER};
-use crate::sync::RLock;
+use crate::sync::{FastRelease, RLock};
 
 /// A reentrant lock (Python's `threading.RLock`). Opaque.
 pub struct pyth_rlock_t {
@@ -52,12 +52,25 @@ unsafe extern "C" fn rlock_acquire(rlock: *mut pyth_rlock_t, blocking: bool, tim
 pub unsafe extern "C" fn pyth_rlock_release(rlock: *mut pyth_rlock_t) -> pyth_status {
     // SAFETY: the C caller passes a handle from pyth_rlock_new.
     if let Some(r) = unsafe { handle::peek::<RLock, _>(rlock, Kind::RLock) } {
-        if r.fast_release() {
-            return PYTH_OK;
+        match r.fast_release() {
+            FastRelease::Done => return PYTH_OK,
+            FastRelease::Wake => return rlock_release_wake(r),
+            FastRelease::NotOwner => {}
         }
     }
     // SAFETY: forwarded.
     unsafe { rlock_release(rlock) }
+}
+
+/// The end of a last release with a thread parked on the lock. Its own C
+/// function, so that the fast path tail-calls it and needs no frame.
+#[cold]
+#[inline(never)]
+extern "C" fn rlock_release_wake(rlock: &RLock) -> pyth_status {
+    run(|| {
+        rlock.release_wake();
+        Ok(PYTH_OK)
+    })
 }
 
 #[cold]

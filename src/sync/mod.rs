@@ -28,6 +28,7 @@ pub use event::Event;
 pub(crate) use event::Wakeup;
 pub use lock::Lock;
 pub use rlock::RLock;
+pub(crate) use rlock::FastRelease;
 pub use semaphore::Semaphore;
 pub(crate) use sleepers::Sleepers;
 

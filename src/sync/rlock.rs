@@ -12,13 +12,30 @@ use std::time::Duration;
 /// the owner may release. A recursive acquire by the owner touches no shared
 /// cache line with a read-modify-write: the owner is the only writer of
 /// `count`, and it recognises itself by its thread pointer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RLock {
     lock: Lock,
     /// `get_ident()` of the owner, 0 when free. Only the owner stores its
     /// own id here, so a thread that reads its own id is the owner.
     owner: AtomicU64,
+    /// The owner's recursion level; 1 while unowned (the level the next
+    /// owner starts at), so neither the outermost acquire nor the last
+    /// release has to store it.
     count: AtomicUsize,
+}
+
+impl Default for RLock {
+    fn default() -> Self {
+        RLock::new()
+    }
+}
+
+/// What [`RLock::fast_release`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FastRelease {
+    Done,
+    Wake,
+    NotOwner,
 }
 
 const UNACQUIRED: Error = Error::new(ErrorKind::Runtime, "cannot release un-acquired lock");
@@ -30,7 +47,7 @@ impl RLock {
         RLock {
             lock: Lock::new(),
             owner: AtomicU64::new(0),
-            count: AtomicUsize::new(0),
+            count: AtomicUsize::new(1),
         }
     }
 
@@ -40,7 +57,7 @@ impl RLock {
         RLock {
             lock: Lock::new(),
             owner: AtomicU64::new(0),
-            count: AtomicUsize::new(0),
+            count: AtomicUsize::new(1),
         }
     }
 
@@ -68,12 +85,9 @@ impl RLock {
             self.count.store(c.saturating_add(1), Relaxed);
             return true;
         }
-        // Owner and count are written while this thread still counts as
-        // blocked on the lock, so the RLock cannot be freed under them.
-        self.lock.acquire_timeout_then(timeout, || {
-            self.owner.store(me, Relaxed);
-            self.count.store(1, Relaxed);
-        })
+        // The owner is written while this thread still counts as blocked
+        // on the lock, so the RLock cannot be freed under it.
+        self.lock.acquire_timeout_then(timeout, || self.owner.store(me, Relaxed))
     }
 
     /// Drops one recursion level; the last one frees the lock.
@@ -85,9 +99,11 @@ impl RLock {
         if self.owner.load(Relaxed) != get_ident() {
             return Err(UNACQUIRED);
         }
-        let c = self.count.load(Relaxed) - 1;
-        self.count.store(c, Relaxed);
-        if c == 0 {
+        let c = self.count.load(Relaxed);
+        if c > 1 {
+            self.count.store(c - 1, Relaxed);
+        } else {
+            // `count` stays 1 for the next owner.
             self.owner.store(0, Relaxed);
             // Cannot fail: the lock is held by us.
             let _ = self.lock.release();
@@ -110,34 +126,36 @@ impl RLock {
             return false;
         }
         self.owner.store(me, Relaxed);
-        self.count.store(1, Relaxed);
         true
     }
 
-    /// The owner's release when it cannot fail; false means "use the full
-    /// path" (not the owner).
+    /// The owner's release, without calls: `Done`; `Wake` when the last
+    /// level was dropped but a thread is parked on the lock, so the caller
+    /// must finish with [`RLock::release_wake`] (a tail call, which leaves
+    /// the fast path without a stack frame); `NotOwner` means "use the full
+    /// path", which reports the error.
     #[inline(always)]
-    pub(crate) fn fast_release(&self) -> bool {
+    pub(crate) fn fast_release(&self) -> FastRelease {
         if self.owner.load(Relaxed) != get_ident() {
-            return false;
+            return FastRelease::NotOwner;
         }
-        let c = self.count.load(Relaxed) - 1;
-        self.count.store(c, Relaxed);
-        if c == 0 {
+        let c = self.count.load(Relaxed);
+        if c > 1 {
+            self.count.store(c - 1, Relaxed);
+        } else {
             self.owner.store(0, Relaxed);
             if !self.lock.fast_release() {
-                self.release_contended();
+                return FastRelease::Wake;
             }
         }
-        true
+        FastRelease::Done
     }
 
-    /// Out of line, so that the fast path above needs no stack frame.
+    /// Finishes a release that [`RLock::fast_release`] answered with `Wake`.
     #[cold]
-    #[inline(never)]
-    fn release_contended(&self) {
-        // Cannot fail: the lock is held by us.
-        let _ = self.lock.release();
+    pub(crate) fn release_wake(&self) {
+        // Cannot fail: the lock is still held by us.
+        let _ = self.lock.release_slow();
     }
 
     /// Whether any thread holds it (Python 3.14's `RLock.locked()`).
@@ -172,7 +190,7 @@ impl RLock {
         if !self.is_owned() {
             return Err(UNACQUIRED);
         }
-        let c = self.count.swap(0, Relaxed);
+        let c = self.count.swap(1, Relaxed);
         self.owner.store(0, Relaxed);
         let _ = self.lock.release();
         Ok(c)
@@ -222,6 +240,29 @@ mod tests {
         .unwrap();
         r.release().unwrap();
         assert!(r.locked());
+        r.release().unwrap();
+        assert!(!r.locked());
+        assert!(r.release().is_err());
+    }
+
+    /// `count` is not written by the outermost acquire, so every way of
+    /// getting an unowned RLock must leave it at 1.
+    #[test]
+    fn outermost_level_is_one_however_the_lock_was_left() {
+        let r = RLock::default();
+        r.acquire();
+        assert_eq!(r.level(), 1);
+        r.acquire();
+        r.release().unwrap();
+        r.release().unwrap();
+        assert_eq!(r.level(), 0);
+        assert!(r.try_acquire());
+        assert_eq!(r.level(), 1);
+        r.acquire();
+        r.acquire();
+        assert_eq!(r.release_save().unwrap(), 3);
+        assert!(r.acquire_timeout(Some(Duration::from_millis(1))));
+        assert_eq!(r.level(), 1);
         r.release().unwrap();
         assert!(!r.locked());
         assert!(r.release().is_err());
