@@ -1,8 +1,9 @@
 # libpyth: build, examples, tests, benchmarks, install.
 #
 #   make run     build the library and run the examples
-#   make test    every test: Rust unit and loom tests, the header check,
-#                the C tests against the .so and the .a, and valgrind
+#   make test    every test: Rust unit and loom tests, the header and
+#                symbol checks, an install into a scratch PREFIX, the C
+#                tests against the .so and the .a, valgrind, C++, Python
 #   make bench   the C benchmark table (libpyth vs pthread vs parking_lot)
 #                and the criterion benches
 
@@ -25,9 +26,9 @@ C_TESTS  := $(patsubst c_tests/%.c,%,$(wildcard c_tests/test_*.c))
 EXAMPLES := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 
 .PHONY: all run test bench install clean rust-test loom-test header-check symbols-check c-test valgrind-test examples \
-        cpp-test cpp-examples python-test
+        cpp-test cpp-examples python-test install-test
 
-all: $(LIB)/libpyth.so $(LIB)/libpyth.a $(BUILD)/pyth.pc
+all: $(LIB)/libpyth.so $(LIB)/libpyth.a
 
 $(RUSTLIB)/libpyth.so $(RUSTLIB)/libpyth.a include/pyth.h: $(SRCS)
 	$(CARGO) build --release --lib
@@ -45,10 +46,10 @@ $(LIB)/libpyth.a: $(RUSTLIB)/libpyth.a
 	@mkdir -p $(LIB)
 	cp $< $@.tmp && mv -f $@.tmp $@
 
-$(BUILD)/pyth.pc: pyth.pc.in Makefile
-	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' -e 's|@STATIC_LIBS@|$(STATIC_LIBS)|' $< > $@
+# The pkg-config files name the install's own directories, so they are
+# written by `install` itself, with the PREFIX of that command.
+PC_SED := sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	      -e 's|@VERSION@|$(VERSION)|' -e 's|@STATIC_LIBS@|$(STATIC_LIBS)|'
 
 # ---- examples -------------------------------------------------------------
 
@@ -138,8 +139,8 @@ valgrind-test: $(C_SHARED)
 	@PYTH_TEST_QUICK=1 VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect" \
 	    sh c_tests/run.sh "c-valgrind" $(C_SHARED)
 
-test: all header-check symbols-check rust-test loom-test c-test valgrind-test cpp-test python-test
-	@echo "suites: 7 passed, 0 failed"
+test: all header-check symbols-check install-test rust-test loom-test c-test valgrind-test cpp-test python-test
+	@echo "suites: 8 passed, 0 failed"
 
 # ---- benchmarks -----------------------------------------------------------
 
@@ -156,7 +157,17 @@ install: all
 	ln -sf libpyth.so.$(SOVER) $(DESTDIR)$(LIBDIR)/libpyth.so
 	install -m 644 $(LIB)/libpyth.a $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/pyth.h $(DESTDIR)$(INCDIR)/
-	install -m 644 $(BUILD)/pyth.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(PC_SED) pyth.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/pyth.pc
+	$(PC_SED) pyth-static.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/pyth-static.pc
+
+# Installs into a scratch PREFIX and builds an example the two ways the
+# README shows (pkg-config pyth: the .so; pyth-static: the .a).
+INSTALL_TEST := $(CURDIR)/$(BUILD)/install-test
+install-test: all
+	@command -v pkg-config >/dev/null || (apt-get update -qq && apt-get install -y -qq pkgconf >/dev/null)
+	@rm -rf $(INSTALL_TEST) && mkdir -p $(INSTALL_TEST)
+	@$(MAKE) -s install PREFIX=$(INSTALL_TEST)/prefix >/dev/null
+	@sh c_tests/install_test.sh $(INSTALL_TEST) "$(CC)"
 
 clean:
 	$(CARGO) clean
