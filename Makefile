@@ -48,7 +48,7 @@ $(LIB)/libpyth.a: $(RUSTLIB)/libpyth.a
 
 # The pkg-config files name the install's own directories, so they are
 # written by `install` itself, with the PREFIX of that command.
-PC_SED := sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 	      -e 's|@VERSION@|$(VERSION)|' -e 's|@STATIC_LIBS@|$(STATIC_LIBS)|'
 
 # ---- examples -------------------------------------------------------------
@@ -157,16 +157,20 @@ install: all
 	ln -sf libpyth.so.$(SOVER) $(DESTDIR)$(LIBDIR)/libpyth.so
 	install -m 644 $(LIB)/libpyth.a $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/pyth.h $(DESTDIR)$(INCDIR)/
-	$(PC_SED) pyth.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/pyth.pc
-	$(PC_SED) pyth-static.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/pyth-static.pc
+	@mkdir -p $(BUILD)
+	$(PC_SED) pyth.pc.in > $(BUILD)/pyth.pc
+	$(PC_SED) pyth-static.pc.in > $(BUILD)/pyth-static.pc
+	install -m 644 $(BUILD)/pyth.pc $(BUILD)/pyth-static.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 
 # Installs into a scratch PREFIX and builds an example the two ways the
 # README shows (pkg-config pyth: the .so; pyth-static: the .a).
 INSTALL_TEST := $(CURDIR)/$(BUILD)/install-test
 install-test: all
-	@command -v pkg-config >/dev/null || (apt-get update -qq && apt-get install -y -qq pkgconf >/dev/null)
+	@command -v pkg-config >/dev/null || (apt-get update -qq && apt-get install -y -qq pkgconf >/dev/null) || \
+	    { echo "install-test needs pkg-config (Debian: apt-get install pkgconf)"; exit 1; }
 	@rm -rf $(INSTALL_TEST) && mkdir -p $(INSTALL_TEST)
-	@$(MAKE) -s install PREFIX=$(INSTALL_TEST)/prefix >/dev/null
+	@$(MAKE) -s install DESTDIR= PREFIX=$(INSTALL_TEST)/prefix LIBDIR=$(INSTALL_TEST)/prefix/lib \
+	    INCDIR=$(INSTALL_TEST)/prefix/include >/dev/null
 	@sh c_tests/install_test.sh $(INSTALL_TEST) "$(CC)"
 
 clean:

@@ -24,14 +24,14 @@ cp examples/counter.c "$dir/app.c"
 cd "$dir" || fail "cd $dir"
 # shellcheck disable=SC2046
 $cc app.c $(pkg-config --cflags --libs pyth) -o app-shared || fail "build against pyth.pc"
-LD_LIBRARY_PATH=$lib ldd ./app-shared | grep -q "$lib/libpyth.so.0" || fail "app-shared does not load $lib/libpyth.so.0"
+LD_LIBRARY_PATH=$lib ldd ./app-shared | grep -qF "$lib/libpyth.so.0" || fail "app-shared does not load $lib/libpyth.so.0"
 out=$(LD_LIBRARY_PATH=$lib timeout 60 ./app-shared) || fail "app-shared exited with $?"
-echo "$out" | grep -q 500000 || fail "app-shared printed: $out"
+printf "%s\n" "$out" | grep -q "counter = 500000" || fail "app-shared printed: $out"
 
 # shellcheck disable=SC2046
 $cc app.c $(pkg-config --cflags --libs pyth-static) -o app-static || fail "build against pyth-static.pc"
 if readelf -d app-static | grep NEEDED | grep -q libpyth; then fail "app-static needs libpyth.so"; fi
 out=$(timeout 60 ./app-static) || fail "app-static exited with $?"
-echo "$out" | grep -q 500000 || fail "app-static printed: $out"
+printf "%s\n" "$out" | grep -q "counter = 500000" || fail "app-static printed: $out"
 
 echo "install-test: passed (shared and static builds against $prefix)"
