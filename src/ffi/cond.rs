@@ -6,7 +6,7 @@ use super::rlock::pyth_rlock_t;
 use super::status::*;
 use super::timeout::{parse, parse_acquire, Negative, LOCK_NEGATIVE};
 use crate::error::{Error, ErrorKind, Result};
-use crate::sync::{Condition, ConditionLock, Lock, RLock};
+use crate::sync::{Condition, ConditionLock, Internal, Lock, RLock};
 use std::ffi::c_void;
 use std::time::Duration;
 
@@ -64,11 +64,11 @@ impl ConditionLock for CondLock {
     fn has_waiters(&self) -> bool {
         forward!(self, l => ConditionLock::has_waiters(l))
     }
-    fn raw_lock(&self) -> Option<&Lock> {
-        forward!(self, l => ConditionLock::raw_lock(l))
+    fn raw_lock(&self, i: Internal) -> Option<&Lock> {
+        forward!(self, l => ConditionLock::raw_lock(l, i))
     }
-    fn restore_handed(&self, saved: usize) {
-        forward!(self, l => ConditionLock::restore_handed(l, saved))
+    fn restore_handed(&self, saved: usize, i: Internal) {
+        forward!(self, l => ConditionLock::restore_handed(l, saved, i))
     }
 }
 

@@ -136,7 +136,7 @@ struct State<T> {
 /// A multi-producer, multi-consumer queue, as Python's `queue.Queue`
 /// (and `LifoQueue`, `PriorityQueue`, by [`Order`]).
 ///
-/// One mutex guards the items; waiting goes through [`Sleepers`], which
+/// One mutex guards the items; waiting goes through `Sleepers`, which
 /// count their sleepers exactly, so a put or get wakes a thread only when
 /// one sleeps and has not been woken yet.
 pub struct Queue<T> {

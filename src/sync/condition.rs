@@ -27,14 +27,28 @@ pub trait ConditionLock: Send + Sync {
     /// Whether a thread is blocked acquiring it.
     fn has_waiters(&self) -> bool;
     /// The plain lock whose queue notified waiters can be moved to, so the
-    /// lock's release wakes them (none: they are woken at once).
-    fn raw_lock(&self) -> Option<&Lock> {
+    /// lock's release wakes them (none: they are woken at once). Only this
+    /// crate can call or override it, since its `Internal` argument cannot
+    /// be named outside it: an RLock's inner lock released from outside
+    /// would leave the RLock owned and free.
+    fn raw_lock(&self, _: Internal) -> Option<&Lock> {
         None
     }
     /// Takes over the lock handed to a requeued waiter by the release, and
-    /// restores the saved state (instead of `acquire_restore`).
-    fn restore_handed(&self, _saved: usize) {}
+    /// restores the saved state (instead of `acquire_restore`). Crate-only,
+    /// as `raw_lock`: called from outside it would make the caller an
+    /// RLock's owner without acquiring it.
+    fn restore_handed(&self, _saved: usize, _: Internal) {}
 }
+
+/// Proof of being inside this crate, for [`ConditionLock`]'s two internal
+/// methods: no public path leads to this type, so other crates can neither
+/// name it nor make one, and so can neither call those methods nor replace
+/// their defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct Internal(());
+
+const INTERNAL: Internal = Internal(());
 
 impl<T: ConditionLock + ?Sized> ConditionLock for Arc<T> {
     fn acquire_timeout(&self, timeout: Option<Duration>) -> bool {
@@ -58,11 +72,11 @@ impl<T: ConditionLock + ?Sized> ConditionLock for Arc<T> {
     fn has_waiters(&self) -> bool {
         (**self).has_waiters()
     }
-    fn raw_lock(&self) -> Option<&Lock> {
-        (**self).raw_lock()
+    fn raw_lock(&self, i: Internal) -> Option<&Lock> {
+        (**self).raw_lock(i)
     }
-    fn restore_handed(&self, saved: usize) {
-        (**self).restore_handed(saved)
+    fn restore_handed(&self, saved: usize, i: Internal) {
+        (**self).restore_handed(saved, i)
     }
 }
 
@@ -88,7 +102,7 @@ impl ConditionLock for Lock {
     fn has_waiters(&self) -> bool {
         Lock::has_waiters(self)
     }
-    fn raw_lock(&self) -> Option<&Lock> {
+    fn raw_lock(&self, _: Internal) -> Option<&Lock> {
         Some(self)
     }
 }
@@ -115,10 +129,10 @@ impl ConditionLock for RLock {
     fn has_waiters(&self) -> bool {
         RLock::has_waiters(self)
     }
-    fn raw_lock(&self) -> Option<&Lock> {
+    fn raw_lock(&self, _: Internal) -> Option<&Lock> {
         Some(self.raw())
     }
-    fn restore_handed(&self, saved: usize) {
+    fn restore_handed(&self, saved: usize, _: Internal) {
         RLock::restore_handed(self, saved)
     }
 }
@@ -267,7 +281,7 @@ impl<L: ConditionLock> Condition<L> {
         let timed_out = |key, was_last| {
             timed_out_key = key;
             if was_last && key != self.key() {
-                if let Some(raw) = self.lock.raw_lock() {
+                if let Some(raw) = self.lock.raw_lock(INTERNAL) {
                     raw.clear_parked();
                 }
             }
@@ -293,7 +307,7 @@ impl<L: ConditionLock> Condition<L> {
         };
         match (saved, handed) {
             (Ok(state), false) => self.lock.acquire_restore(state),
-            (Ok(state), true) => self.lock.restore_handed(state),
+            (Ok(state), true) => self.lock.restore_handed(state, INTERNAL),
             // Someone else released the caller's plain Lock while it was
             // being saved; there is nothing to restore.
             (Err(_), false) => {}
@@ -339,7 +353,7 @@ impl<L: ConditionLock> Condition<L> {
         if n == 0 || self.waiters.load(Relaxed) == 0 {
             return Ok(());
         }
-        if let Some(raw) = self.lock.raw_lock() {
+        if let Some(raw) = self.lock.raw_lock(INTERNAL) {
             // Move them onto the lock's queue: the caller's release (or a
             // later one) wakes them one by one, and nobody wakes only to
             // find the lock still held.

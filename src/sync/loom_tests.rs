@@ -235,6 +235,46 @@ fn loom_rlock_recursion_and_ownership() {
     });
 }
 
+/// The C boundary's fast paths, whose last release leaves the wake-up of a
+/// parked thread to `release_wake`: with both threads going through them,
+/// levels, exclusion, and the lock ends free with nobody left parked.
+fn rlock_fast_body(g: &Guarded<RLock>) {
+    use crate::sync::FastRelease;
+    let r = &g.lock;
+    if !r.fast_acquire() {
+        r.acquire();
+    }
+    assert!(r.fast_acquire(), "the owner's recursive acquire needs no CAS");
+    assert_eq!(r.level(), 2);
+    g.bump();
+    assert_eq!(r.fast_release(), FastRelease::Done);
+    assert_eq!(r.level(), 1);
+    match r.fast_release() {
+        FastRelease::Done => {}
+        FastRelease::Wake => r.release_wake(),
+        FastRelease::NotOwner => panic!("the owner's release went to the full path"),
+    }
+    assert!(!r.is_owned());
+    assert_eq!(r.fast_release(), FastRelease::NotOwner);
+}
+
+#[test]
+fn loom_rlock_fast_paths_and_wake() {
+    check(|| {
+        let g = Guarded::new(RLock::new());
+        let other = spawn_n(1, &g, rlock_fast_body);
+        rlock_fast_body(&g);
+        join(other);
+        assert_eq!(g.get(), 2);
+        assert!(!g.lock.locked());
+        assert!(!g.lock.has_waiters());
+        // The next owner starts at level 1.
+        assert!(g.lock.try_acquire());
+        assert_eq!(g.lock.level(), 1);
+        g.lock.release().unwrap();
+    });
+}
+
 // ---- Semaphore -------------------------------------------------------------
 
 struct Sem {

@@ -24,6 +24,7 @@ mod loom_tests;
 
 pub use barrier::{Barrier, BarrierAction};
 pub use condition::{Condition, ConditionLock};
+pub(crate) use condition::Internal;
 pub use event::Event;
 pub(crate) use event::Wakeup;
 pub use lock::Lock;

@@ -12,7 +12,6 @@ use std::time::Duration;
 /// the owner may release. A recursive acquire by the owner touches no shared
 /// cache line with a read-modify-write: the owner is the only writer of
 /// `count`, and it recognises itself by its thread pointer.
-#[derive(Debug)]
 pub struct RLock {
     lock: Lock,
     /// `get_ident()` of the owner, 0 when free. Only the owner stores its
@@ -24,6 +23,15 @@ pub struct RLock {
     count: AtomicUsize,
 }
 
+impl std::fmt::Debug for RLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let owner = self.owner.load(Relaxed);
+        // `count` is 1 while unowned; shown as Python shows it, 0.
+        let count = if owner == 0 { 0 } else { self.count.load(Relaxed) };
+        f.debug_struct("RLock").field("owner", &owner).field("count", &count).finish()
+    }
+}
+
 impl Default for RLock {
     fn default() -> Self {
         RLock::new()
@@ -32,6 +40,7 @@ impl Default for RLock {
 
 /// What [`RLock::fast_release`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "`Wake` leaves the lock held until `release_wake` is called"]
 pub(crate) enum FastRelease {
     Done,
     Wake,
@@ -154,8 +163,10 @@ impl RLock {
     /// Finishes a release that [`RLock::fast_release`] answered with `Wake`.
     #[cold]
     pub(crate) fn release_wake(&self) {
-        // Cannot fail: the lock is still held by us.
-        let _ = self.lock.release_slow();
+        // Cannot fail: the lock is still held by us, and nobody else
+        // releases an RLock's inner lock.
+        let released = self.lock.release_slow();
+        debug_assert!(released.is_ok());
     }
 
     /// Whether any thread holds it (Python 3.14's `RLock.locked()`).

@@ -12,6 +12,7 @@
 use super::local::Chunk0;
 
 /// Byte offset of the chunk in the block, after the two words.
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
 const CHUNK0_AT: usize = 16;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
