@@ -23,13 +23,13 @@ mod sleepers;
 mod loom_tests;
 
 pub use barrier::{Barrier, BarrierAction};
-pub use condition::{Condition, ConditionLock};
 pub(crate) use condition::Internal;
+pub use condition::{Condition, ConditionLock};
 pub use event::Event;
 pub(crate) use event::Wakeup;
 pub use lock::Lock;
-pub use rlock::RLock;
 pub(crate) use rlock::FastRelease;
+pub use rlock::RLock;
 pub use semaphore::Semaphore;
 pub(crate) use sleepers::Sleepers;
 

@@ -28,7 +28,10 @@ impl std::fmt::Debug for RLock {
         let owner = self.owner.load(Relaxed);
         // `count` is 1 while unowned; shown as Python shows it, 0.
         let count = if owner == 0 { 0 } else { self.count.load(Relaxed) };
-        f.debug_struct("RLock").field("owner", &owner).field("count", &count).finish()
+        f.debug_struct("RLock")
+            .field("owner", &owner)
+            .field("count", &count)
+            .finish()
     }
 }
 
@@ -96,7 +99,8 @@ impl RLock {
         }
         // The owner is written while this thread still counts as blocked
         // on the lock, so the RLock cannot be freed under it.
-        self.lock.acquire_timeout_then(timeout, || self.owner.store(me, Relaxed))
+        self.lock
+            .acquire_timeout_then(timeout, || self.owner.store(me, Relaxed))
     }
 
     /// Drops one recursion level; the last one frees the lock.

@@ -3,8 +3,8 @@
 //! What matters is the ratio between the lines of one group, measured in the
 //! same run; `make bench` also runs bench/bench.c, which measures the C ABI.
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use criterion::measurement::WallTime;
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use pyth::sync::{Condition, Event, Lock, RLock, Semaphore};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,7 +70,11 @@ fn semaphore(c: &mut Criterion) {
             s.acquire();
         })
     });
-    let s = CondvarSemaphore { count: std::sync::Mutex::new(0u64), cv_std: Default::default(), cv_pl: Default::default() };
+    let s = CondvarSemaphore {
+        count: std::sync::Mutex::new(0u64),
+        cv_std: Default::default(),
+        cv_pl: Default::default(),
+    };
     g.bench_function("std Mutex+Condvar semaphore", |b| {
         b.iter(|| {
             *s.count.lock().unwrap() += 1;
@@ -82,7 +86,11 @@ fn semaphore(c: &mut Criterion) {
             *n -= 1;
         })
     });
-    let s = CondvarSemaphore { count: parking_lot::Mutex::new(0u64), cv_std: Default::default(), cv_pl: Default::default() };
+    let s = CondvarSemaphore {
+        count: parking_lot::Mutex::new(0u64),
+        cv_std: Default::default(),
+        cv_pl: Default::default(),
+    };
     g.bench_function("parking_lot Mutex+Condvar semaphore", |b| {
         b.iter(|| {
             *s.count.lock() += 1;
@@ -228,16 +236,29 @@ fn pingpong<P: PingPong>(make: impl Fn() -> P) -> impl FnMut(u64) -> Duration {
 fn condvar_pingpong(c: &mut Criterion) {
     let mut g = group(c, "condvar_pingpong_one_cpu");
     g.bench_function("pyth::Condition(Lock)", |b| {
-        b.iter_custom(pingpong(|| PythCond(Condition::with_lock(Arc::new(Lock::new())), 0.into())))
+        b.iter_custom(pingpong(|| {
+            PythCond(Condition::with_lock(Arc::new(Lock::new())), 0.into())
+        }))
     });
     g.bench_function("std Mutex+Condvar", |b| {
-        b.iter_custom(pingpong(|| StdCond(std::sync::Mutex::new(0), std::sync::Condvar::new())))
+        b.iter_custom(pingpong(|| {
+            StdCond(std::sync::Mutex::new(0), std::sync::Condvar::new())
+        }))
     });
     g.bench_function("parking_lot Mutex+Condvar", |b| {
-        b.iter_custom(pingpong(|| PlCond(parking_lot::Mutex::new(0), parking_lot::Condvar::new())))
+        b.iter_custom(pingpong(|| {
+            PlCond(parking_lot::Mutex::new(0), parking_lot::Condvar::new())
+        }))
     });
     g.finish();
 }
 
-criterion_group!(primitives, uncontended_lock, rlock, semaphore, event_set_clear, condvar_pingpong);
+criterion_group!(
+    primitives,
+    uncontended_lock,
+    rlock,
+    semaphore,
+    event_set_clear,
+    condvar_pingpong
+);
 criterion_main!(primitives);

@@ -62,7 +62,10 @@ const TAG: u32 = 0x7079_7401;
 
 #[no_mangle]
 pub extern "C" fn plshim_tagged_new() -> *mut Tagged {
-    Box::into_raw(Box::new(Tagged { tag: TAG.into(), lock: RawMutex::INIT }))
+    Box::into_raw(Box::new(Tagged {
+        tag: TAG.into(),
+        lock: RawMutex::INIT,
+    }))
 }
 
 /// # Safety
@@ -169,7 +172,10 @@ pub struct Event {
 
 #[no_mangle]
 pub extern "C" fn plshim_event_new() -> *mut Event {
-    Box::into_raw(Box::new(Event { flag: Mutex::new(false), cond: Condvar::new() }))
+    Box::into_raw(Box::new(Event {
+        flag: Mutex::new(false),
+        cond: Condvar::new(),
+    }))
 }
 
 /// # Safety
