@@ -90,11 +90,7 @@ impl RLock {
     #[inline]
     pub fn acquire_timeout(&self, timeout: Option<Duration>) -> bool {
         let me = get_ident();
-        if self.owner.load(Relaxed) == me {
-            let c = self.count.load(Relaxed);
-            // A count that wraps would be a release too many; saturate instead
-            // (2^64 nested acquires cannot happen in practice).
-            self.count.store(c.saturating_add(1), Relaxed);
+        if self.reenter(me) {
             return true;
         }
         // The owner is written while this thread still counts as blocked
@@ -103,23 +99,29 @@ impl RLock {
             .acquire_timeout_then(timeout, || self.owner.store(me, Relaxed))
     }
 
+    /// One more level if `me` owns the lock already; false if it does not.
+    #[inline(always)]
+    fn reenter(&self, me: u64) -> bool {
+        if self.owner.load(Relaxed) != me {
+            return false;
+        }
+        let c = self.count.load(Relaxed);
+        // A count that wraps would be a release too many; saturate instead
+        // (2^64 nested acquires cannot happen in practice).
+        self.count.store(c.saturating_add(1), Relaxed);
+        true
+    }
+
     /// Drops one recursion level; the last one frees the lock.
     ///
     /// Fails with `RuntimeError("cannot release un-acquired lock")` unless
     /// the calling thread owns it.
     #[inline]
     pub fn release(&self) -> Result<()> {
-        if self.owner.load(Relaxed) != get_ident() {
-            return Err(UNACQUIRED);
-        }
-        let c = self.count.load(Relaxed);
-        if c > 1 {
-            self.count.store(c - 1, Relaxed);
-        } else {
-            // `count` stays 1 for the next owner.
-            self.owner.store(0, Relaxed);
-            // Cannot fail: the lock is held by us.
-            let _ = self.lock.release();
+        match self.fast_release() {
+            FastRelease::Done => {}
+            FastRelease::Wake => self.release_wake(),
+            FastRelease::NotOwner => return Err(UNACQUIRED),
         }
         Ok(())
     }
@@ -130,9 +132,7 @@ impl RLock {
     #[inline(always)]
     pub(crate) fn fast_acquire(&self) -> bool {
         let me = get_ident();
-        if self.owner.load(Relaxed) == me {
-            let c = self.count.load(Relaxed);
-            self.count.store(c.saturating_add(1), Relaxed);
+        if self.reenter(me) {
             return true;
         }
         if !self.lock.fast_acquire() {
@@ -156,6 +156,7 @@ impl RLock {
         if c > 1 {
             self.count.store(c - 1, Relaxed);
         } else {
+            // `count` stays 1 for the next owner.
             self.owner.store(0, Relaxed);
             if !self.lock.fast_release() {
                 return FastRelease::Wake;
