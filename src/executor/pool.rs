@@ -135,9 +135,7 @@ impl Executor {
             future: future.clone(),
             task,
         });
-        if pool.queue.try_put(item).is_err() {
-            return Err(crate::shared::NO_MEMORY);
-        }
+        pool.queue.try_put(item).map_err(|_| crate::shared::NO_MEMORY)?;
         Ok(future)
     }
 

@@ -121,10 +121,7 @@ pub unsafe extern "C" fn pyth_queue_put(
         let q = unsafe { queue(q)? };
         let timeout = queue_timeout(timeout)?;
         match q {
-            AnyQueue::Simple(s) => match s.try_put(item as usize) {
-                Ok(()) => Ok(PYTH_OK),
-                Err(_) => Err(NO_MEMORY),
-            },
+            AnyQueue::Simple(s) => s.try_put(item as usize).map(|()| PYTH_OK).map_err(|_| NO_MEMORY),
             AnyQueue::Std(s) => match s.put(item as usize, block, timeout) {
                 Ok(()) => Ok(PYTH_OK),
                 Err((_, e)) => status_of(e),
