@@ -362,21 +362,20 @@ static void check_made(timer_maker *m, bool daemon, const char *where) {
     CHECK_EQ(atomic_load(&m->s.runs), 1);
 }
 
+/* Runs timer_maker_fn on a libpyth thread with the given daemon flag. */
+static void make_on_pyth_thread(timer_maker *m, int daemon) {
+    memset(m, 0, sizeof *m);
+    pyth_thread_t *t = pyth_thread_new(timer_maker_fn, m, NULL, daemon);
+    CHECK_STATUS(pyth_thread_start(t), PYTH_OK);
+    CHECK_STATUS(pyth_thread_join(t, 60.0), PYTH_OK);
+    pyth_thread_free(t);
+}
+
 TEST(timer_daemon_inherited) {
     timer_maker m;
-    /* A daemon libpyth thread. */
-    memset(&m, 0, sizeof m);
-    pyth_thread_t *d = pyth_thread_new(timer_maker_fn, &m, NULL, 1);
-    CHECK_STATUS(pyth_thread_start(d), PYTH_OK);
-    CHECK_STATUS(pyth_thread_join(d, 60.0), PYTH_OK);
-    pyth_thread_free(d);
+    make_on_pyth_thread(&m, 1);
     check_made(&m, true, "a daemon thread");
-    /* A non-daemon libpyth thread. */
-    memset(&m, 0, sizeof m);
-    pyth_thread_t *n = pyth_thread_new(timer_maker_fn, &m, NULL, 0);
-    CHECK_STATUS(pyth_thread_start(n), PYTH_OK);
-    CHECK_STATUS(pyth_thread_join(n, 60.0), PYTH_OK);
-    pyth_thread_free(n);
+    make_on_pyth_thread(&m, 0);
     check_made(&m, false, "a non-daemon thread");
     /* A plain pthread: a dummy thread, a daemon. */
     memset(&m, 0, sizeof m);
