@@ -26,7 +26,7 @@ C_TESTS  := $(patsubst c_tests/%.c,%,$(wildcard c_tests/test_*.c))
 EXAMPLES := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 
 .PHONY: all run test bench install clean rust-test loom-test header-check symbols-check c-test valgrind-test examples \
-        cpp-test cpp-examples python-test install-test
+        cpp-test cpp-examples python-test install-test fmt-check
 
 all: $(LIB)/libpyth.so $(LIB)/libpyth.a
 
@@ -117,6 +117,14 @@ loom-test:
 	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 $(CARGO) test --release --lib \
 	    --target-dir target/loom loom_
 
+# The Rust sources (the library and the two bench crates) are as rustfmt
+# writes them; skipped, with a line saying so, where rustfmt is missing.
+fmt-check:
+	@if $(CARGO) fmt --version >/dev/null 2>&1; then \
+	    $(CARGO) fmt --check && $(CARGO) fmt --check --manifest-path bench/plshim/Cargo.toml && \
+	    $(CARGO) fmt --check --manifest-path bench/criterion/Cargo.toml; \
+	else echo "fmt-check: rustfmt not installed, skipped"; fi
+
 # The shared library exports pyth_* and nothing else (API.md).
 symbols-check: $(LIB)/libpyth.so
 	@bad=$$(nm -D --defined-only $(LIB)/libpyth.so | awk '{print $$3}' | grep -v '^pyth_'); \
@@ -139,8 +147,8 @@ valgrind-test: $(C_SHARED)
 	@PYTH_TEST_QUICK=1 VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect" \
 	    sh c_tests/run.sh "c-valgrind" $(C_SHARED)
 
-test: all header-check symbols-check install-test rust-test loom-test c-test valgrind-test cpp-test python-test
-	@echo "suites: 8 passed, 0 failed"
+test: all fmt-check header-check symbols-check install-test rust-test loom-test c-test valgrind-test cpp-test python-test
+	@echo "suites: 9 passed, 0 failed"
 
 # ---- benchmarks -----------------------------------------------------------
 
